@@ -1,0 +1,1 @@
+//! FHIRPath engine (placeholder until the FHIRPath issue lands).

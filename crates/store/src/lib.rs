@@ -1,0 +1,116 @@
+//! Versioned FHIR resource store.
+//!
+//! Owns: the persistent, versioned copy of every resource (current versions and
+//! history kept in separate tables), the patient-compartment key of every row, the
+//! small identifier index used by conditional create, and schema migrations.
+//! One trait ([`Store`]), two backends: SQLite (embedded, bundled, WAL) and
+//! PostgreSQL (sqlx), chosen by [`open`] from the database URL.
+//!
+//! Must never: know about HTTP, render OperationOutcomes, or re-serialise stored JSON
+//! on a read (the bytes written are the bytes served). Nothing above this crate may
+//! know which backend is in use.
+//!
+//! Entry points: [`open`] → `Arc<dyn Store>`; [`Store::begin`] → [`Transaction`] for
+//! every write (a single create is a one-write transaction; a FHIR transaction Bundle
+//! is one database transaction); [`Store::read`], [`Store::vread`], [`Store::history`].
+
+mod context;
+mod error;
+mod model;
+mod postgres;
+mod sqlite;
+
+pub use context::AccessContext;
+pub use error::StoreError;
+pub use model::{
+    HistoryPage, HistoryQuery, HistoryScope, IdentifierQuery, PendingWrite, Versioned, WriteKind,
+};
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Result type of every store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The versioned resource store. Implemented by the SQLite and PostgreSQL backends.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Short backend name for logs and metrics (`"sqlite"`, `"postgres"`).
+    fn backend(&self) -> &'static str;
+
+    /// Checks that the database answers (for `/healthz`).
+    async fn ping(&self) -> Result<()>;
+
+    /// Starts a write transaction. Dropping it without [`Transaction::commit`] rolls back.
+    async fn begin(&self, ctx: &AccessContext) -> Result<Box<dyn Transaction>>;
+
+    /// The current version of a resource, including a tombstone if the latest version
+    /// is a delete. `None` when the resource never existed.
+    async fn read(&self, ctx: &AccessContext, resource_type: &str, id: &str)
+        -> Result<Option<Versioned>>;
+
+    /// One specific version (may be a tombstone). `None` when that version does not exist.
+    async fn vread(
+        &self,
+        ctx: &AccessContext,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<Versioned>>;
+
+    /// Versions newest first, filtered and paged by keyset on the global sequence.
+    async fn history(&self, ctx: &AccessContext, query: &HistoryQuery) -> Result<HistoryPage>;
+
+    /// Ids of current, non-deleted resources of `resource_type` matching the query
+    /// (exact identifier `system|value`, or `_id`). Used by conditional create.
+    async fn find(
+        &self,
+        ctx: &AccessContext,
+        resource_type: &str,
+        query: &IdentifierQuery,
+    ) -> Result<Vec<String>>;
+
+    /// Number of current, non-deleted resources per type (for tests, import reports
+    /// and the console).
+    async fn count(&self, ctx: &AccessContext, resource_type: Option<&str>) -> Result<u64>;
+}
+
+/// A write transaction. All writes inside it commit together or not at all.
+#[async_trait]
+pub trait Transaction: Send {
+    /// Current version of a resource as seen inside this transaction.
+    async fn read(&mut self, resource_type: &str, id: &str) -> Result<Option<Versioned>>;
+
+    /// Like [`Store::find`], inside this transaction.
+    async fn find(&mut self, resource_type: &str, query: &IdentifierQuery)
+        -> Result<Vec<String>>;
+
+    /// Applies writes in order, batching database round trips. Each write gets the next
+    /// version of its resource and the transaction's timestamp; `meta.versionId` and
+    /// `meta.lastUpdated` are set in the stored JSON. Returns one result per write, in
+    /// order. A failed precondition (`if_match`, create of an existing id) fails the
+    /// whole call with [`StoreError::VersionConflict`] / [`StoreError::AlreadyExists`]
+    /// naming the index of the offending write.
+    ///
+    /// A delete of a resource that does not exist or is already deleted writes nothing
+    /// and returns `None` for that position.
+    async fn apply(&mut self, writes: Vec<PendingWrite>) -> Result<Vec<Option<Versioned>>>;
+
+    /// Makes every write durable. Returns only after the database has committed.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Opens (creating if needed) the database named by `url` and runs pending migrations.
+///
+/// `sqlite://PATH` (or a bare path) opens an embedded SQLite file in WAL mode;
+/// `sqlite::memory:` an in-memory database; `postgres://…` / `postgresql://…` a
+/// PostgreSQL pool.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::open(url).await?))
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        let path = path.strip_prefix("sqlite:").unwrap_or(path);
+        Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+    }
+}
