@@ -87,7 +87,12 @@ pub struct Issue {
 impl Issue {
     /// An error issue.
     pub fn error(code: IssueType, diagnostics: impl Into<String>) -> Self {
-        Issue { severity: IssueSeverity::Error, code, diagnostics: diagnostics.into(), expression: None }
+        Issue {
+            severity: IssueSeverity::Error,
+            code,
+            diagnostics: diagnostics.into(),
+            expression: None,
+        }
     }
     /// An informational issue.
     pub fn info(diagnostics: impl Into<String>) -> Self {
