@@ -19,6 +19,15 @@ pub enum StoreError {
         resource_type: String,
         id: String,
     },
+    /// A write was malformed (missing resource body, body not a JSON object, or
+    /// `resourceType`/`id` not matching the write). A bug in the caller, not bad data
+    /// from a client: callers validate before writing.
+    #[error("invalid write at index {index}: {reason}")]
+    InvalidWrite {
+        /// Position of the offending write in the `apply` call.
+        index: usize,
+        reason: String,
+    },
     /// The database URL could not be understood.
     #[error("invalid database url: {0}")]
     InvalidUrl(String),
@@ -35,12 +44,24 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(e.to_string())
+        use rusqlite::Error::*;
+        match e {
+            // A column that does not hold what the schema says is bad stored data.
+            InvalidColumnType(..) | FromSqlConversionFailure(..) | IntegralValueOutOfRange(..) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Database(e.to_string()),
+        }
     }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Database(e.to_string())
+        match e {
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Database(e.to_string()),
+        }
     }
 }

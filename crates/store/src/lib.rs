@@ -13,12 +13,39 @@
 //! Entry points: [`open`] → `Arc<dyn Store>`; [`Store::begin`] → [`Transaction`] for
 //! every write (a single create is a one-write transaction; a FHIR transaction Bundle
 //! is one database transaction); [`Store::read`], [`Store::vread`], [`Store::history`].
+//!
+//! # Backends
+//!
+//! Both keep the same tables: `resource` (the current version of every resource,
+//! tombstones included), `resource_history` (superseded versions, each JSON stored once:
+//! a version moves there when a newer one is written), `resource_identifier` (business
+//! identifiers of current versions) and `schema_version`. Every version row carries a
+//! global, strictly increasing `seq` (history order and paging cursor) and the
+//! patient-compartment key. Timestamps are stored as microseconds since the Unix epoch.
+//!
+//! - **SQLite** (`sqlite://PATH`, `sqlite::memory:`): WAL mode, one writer connection
+//!   behind an async mutex (`BEGIN IMMEDIATE`), a pool of reader connections; rusqlite
+//!   calls run on blocking threads. Durability: `synchronous=NORMAL` by default, which
+//!   survives a process crash or `kill -9` but not an OS crash or power loss (the last
+//!   commits may be lost); `?synchronous=full` fsyncs every commit.
+//! - **PostgreSQL** (`postgres://…`): an sqlx pool (`?max_connections=N`, default 16;
+//!   `?schema=NAME` to keep the tables in their own schema). Durability is the server's
+//!   (commit returns after the WAL flush with the default `synchronous_commit=on`).
+//!   Writes to one resource are serialised by a transaction-scoped advisory lock per
+//!   resource taken before the current version is read, so concurrent updates never lose
+//!   a version, exactly one of several racing `If-Match` writers wins, and two racing
+//!   creates of one new id cannot both write version 1. Each `apply` is a handful of
+//!   round trips whatever the number of writes (array-bound multi-row statements).
 
 mod context;
 mod error;
+mod history;
 mod model;
 mod postgres;
 mod sqlite;
+mod stamp;
+mod stored;
+mod write_plan;
 
 pub use context::AccessContext;
 pub use error::StoreError;
@@ -46,8 +73,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// The current version of a resource, including a tombstone if the latest version
     /// is a delete. `None` when the resource never existed.
-    async fn read(&self, ctx: &AccessContext, resource_type: &str, id: &str)
-        -> Result<Option<Versioned>>;
+    async fn read(
+        &self,
+        ctx: &AccessContext,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<Versioned>>;
 
     /// One specific version (may be a tombstone). `None` when that version does not exist.
     async fn vread(
@@ -73,6 +104,35 @@ pub trait Store: Send + Sync + 'static {
     /// Number of current, non-deleted resources per type (for tests, import reports
     /// and the console).
     async fn count(&self, ctx: &AccessContext, resource_type: Option<&str>) -> Result<u64>;
+
+    /// The patient-compartment key stored with the current version of a resource (for
+    /// a tombstone, the key of the version it deleted): the Patient id whose compartment
+    /// the resource belongs to, `None` outside any compartment or when the resource
+    /// does not exist. For consent checks and diagnostics.
+    ///
+    /// The default computes it from the JSON; the backends read the stored column.
+    async fn patient_key(
+        &self,
+        ctx: &AccessContext,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<String>> {
+        let Some(mut current) = self.read(ctx, resource_type, id).await? else {
+            return Ok(None);
+        };
+        if current.deleted {
+            match self
+                .vread(ctx, resource_type, id, current.version.saturating_sub(1))
+                .await?
+            {
+                Some(previous) => current = previous,
+                None => return Ok(None),
+            }
+        }
+        let json: serde_json::Value = serde_json::from_slice(&current.json)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(hutong_fhir::compartment::patient_key(&json))
+    }
 }
 
 /// A write transaction. All writes inside it commit together or not at all.
@@ -82,8 +142,7 @@ pub trait Transaction: Send {
     async fn read(&mut self, resource_type: &str, id: &str) -> Result<Option<Versioned>>;
 
     /// Like [`Store::find`], inside this transaction.
-    async fn find(&mut self, resource_type: &str, query: &IdentifierQuery)
-        -> Result<Vec<String>>;
+    async fn find(&mut self, resource_type: &str, query: &IdentifierQuery) -> Result<Vec<String>>;
 
     /// Applies writes in order, batching database round trips. Each write gets the next
     /// version of its resource and the transaction's timestamp; `meta.versionId` and
@@ -105,6 +164,11 @@ pub trait Transaction: Send {
 /// `sqlite://PATH` (or a bare path) opens an embedded SQLite file in WAL mode;
 /// `sqlite::memory:` an in-memory database; `postgres://…` / `postgresql://…` a
 /// PostgreSQL pool.
+///
+/// URL options — SQLite: `synchronous=normal|full` (default normal), `readers=N`
+/// (reader connections, default 4). PostgreSQL: `schema=NAME` (created if missing and
+/// put on every connection's `search_path`), `max_connections=N` (default 16); other
+/// parameters go to the driver unchanged.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(postgres::PgStore::open(url).await?))

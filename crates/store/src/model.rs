@@ -100,7 +100,10 @@ pub struct HistoryPage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentifierQuery {
     /// `identifier=system|value` (system `None` means any system, `Some("")` no system).
-    Identifier { system: Option<String>, value: String },
+    Identifier {
+        system: Option<String>,
+        value: String,
+    },
     /// `_id=x`.
     Id(String),
 }

@@ -1,0 +1,132 @@
+//! PostgreSQL backend: the production store.
+//!
+//! An sqlx connection pool; with `?schema=NAME` every pooled connection gets that
+//! schema as its `search_path`, so several stores (tests, tenants) share one database.
+//! See [`transaction`] for batching and locking of writes.
+
+mod options;
+mod read;
+mod schema;
+mod transaction;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Executor, PgPool};
+
+use crate::{
+    AccessContext, HistoryPage, HistoryQuery, IdentifierQuery, Result, Store, StoreError,
+    Transaction, Versioned,
+};
+use options::Options;
+use transaction::{fnv1a, PgTransaction};
+
+/// The PostgreSQL implementation of [`Store`].
+pub(crate) struct PgStore {
+    pool: PgPool,
+    /// Mixed into per-resource advisory lock keys so stores in different schemas of one
+    /// database do not contend for each other's locks.
+    lock_salt: u64,
+}
+
+impl PgStore {
+    /// Connects, creates the schema if asked for, and runs pending migrations.
+    pub(crate) async fn open(url: &str) -> Result<Self> {
+        let options = Options::parse(url)?;
+        let connect = PgConnectOptions::from_str(&options.url)
+            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let mut pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(Duration::from_secs(30));
+        if let Some(schema) = &options.schema {
+            let set_path = format!("SET search_path TO \"{schema}\"");
+            pool = pool.after_connect(move |conn, _meta| {
+                let set_path = set_path.clone();
+                Box::pin(async move {
+                    conn.execute(set_path.as_str()).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(connect).await?;
+        let schema = options.schema.as_deref();
+        let lock_salt = fnv1a(&[schema.unwrap_or("").as_bytes()]);
+        schema::migrate(&pool, schema, lock_salt as i32).await?;
+        tracing::info!(
+            backend = "postgres",
+            host = options.url.split('@').next_back().unwrap_or(""),
+            schema = schema.unwrap_or("(search_path)"),
+            max_connections = options.max_connections,
+            "store opened"
+        );
+        Ok(PgStore { pool, lock_salt })
+    }
+
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn begin(&self, _ctx: &AccessContext) -> Result<Box<dyn Transaction>> {
+        let tx = self.pool.begin().await?;
+        Ok(Box::new(PgTransaction::new(tx, self.lock_salt)))
+    }
+
+    async fn read(
+        &self,
+        _ctx: &AccessContext,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<Versioned>> {
+        read::current(&mut *self.conn().await?, resource_type, id).await
+    }
+
+    async fn vread(
+        &self,
+        _ctx: &AccessContext,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<Versioned>> {
+        read::version(&mut *self.conn().await?, resource_type, id, version).await
+    }
+
+    async fn history(&self, _ctx: &AccessContext, query: &HistoryQuery) -> Result<HistoryPage> {
+        read::history(&mut *self.conn().await?, query).await
+    }
+
+    async fn find(
+        &self,
+        _ctx: &AccessContext,
+        resource_type: &str,
+        query: &IdentifierQuery,
+    ) -> Result<Vec<String>> {
+        read::find(&mut *self.conn().await?, resource_type, query).await
+    }
+
+    async fn count(&self, _ctx: &AccessContext, resource_type: Option<&str>) -> Result<u64> {
+        read::count(&mut *self.conn().await?, resource_type).await
+    }
+
+    async fn patient_key(
+        &self,
+        _ctx: &AccessContext,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<String>> {
+        read::patient_key(&mut *self.conn().await?, resource_type, id).await
+    }
+}

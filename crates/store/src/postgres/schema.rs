@@ -1,0 +1,124 @@
+//! PostgreSQL schema migrations: numbered, applied in order at open, each in its own
+//! transaction that first takes a transaction-scoped advisory lock, so two processes
+//! starting at once apply each migration exactly once.
+
+use sqlx::PgPool;
+
+use crate::{Result, StoreError};
+
+/// First key of the two-key advisory lock guarding schema creation and migrations
+/// ("Hutg"); the second key is derived from the schema name. The two-key space does
+/// not overlap the one-key space used for per-resource write locks.
+const MIGRATION_LOCK: i32 = 0x4875_7467;
+
+/// `(version, description, SQL)`, in order. Never edit a released migration: add one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "versioned resources, history, identifier index, write sequence",
+    "
+    CREATE SEQUENCE resource_seq;
+
+    -- Current version of every resource (including tombstones), one row per resource.
+    CREATE TABLE resource (
+        resource_type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        last_updated BIGINT NOT NULL, -- microseconds since the Unix epoch, UTC
+        deleted BOOLEAN NOT NULL,
+        kind TEXT NOT NULL,
+        patient_key TEXT,
+        json BYTEA NOT NULL,
+        PRIMARY KEY (resource_type, id)
+    );
+    CREATE INDEX resource_seq_idx ON resource (seq);
+    CREATE INDEX resource_type_seq_idx ON resource (resource_type, seq);
+    CREATE INDEX resource_patient_key_idx ON resource (patient_key);
+
+    -- Superseded versions; a version moves here when a newer one is written.
+    CREATE TABLE resource_history (
+        resource_type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        last_updated BIGINT NOT NULL,
+        deleted BOOLEAN NOT NULL,
+        kind TEXT NOT NULL,
+        patient_key TEXT,
+        json BYTEA NOT NULL,
+        PRIMARY KEY (resource_type, id, version)
+    );
+    CREATE INDEX resource_history_seq_idx ON resource_history (seq);
+    CREATE INDEX resource_history_type_seq_idx ON resource_history (resource_type, seq);
+    CREATE INDEX resource_history_patient_key_idx ON resource_history (patient_key);
+
+    -- Business identifiers of current, non-deleted versions (system '' when absent).
+    CREATE TABLE resource_identifier (
+        resource_type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        system TEXT NOT NULL,
+        value TEXT NOT NULL,
+        patient_key TEXT
+    );
+    CREATE INDEX resource_identifier_value_idx ON resource_identifier (resource_type, value, system);
+    CREATE INDEX resource_identifier_resource_idx ON resource_identifier (resource_type, id);
+    ",
+)];
+
+/// Creates the schema if asked for, then applies every migration not yet recorded.
+pub(super) async fn migrate(pool: &PgPool, schema: Option<&str>, lock_key: i32) -> Result<()> {
+    if let Some(schema) = schema {
+        let fail = |e: sqlx::Error| StoreError::Migration(format!("create schema {schema}: {e}"));
+        let mut tx = pool.begin().await.map_err(fail)?;
+        lock(&mut tx, lock_key).await.map_err(fail)?;
+        sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+    }
+    for &(version, description, sql) in MIGRATIONS {
+        let fail = |e: sqlx::Error| {
+            StoreError::Migration(format!("postgres migration {version} ({description}): {e}"))
+        };
+        let mut tx = pool.begin().await.map_err(fail)?;
+        lock(&mut tx, lock_key).await.map_err(fail)?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                version BIGINT PRIMARY KEY,
+                description TEXT NOT NULL,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        let applied = sqlx::query("SELECT 1 FROM schema_version WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(fail)?
+            .is_some();
+        if !applied {
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(fail)?;
+            sqlx::query("INSERT INTO schema_version (version, description) VALUES ($1, $2)")
+                .bind(version)
+                .bind(description)
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+            tracing::info!(version, description, "applied postgres migration");
+        }
+        tx.commit().await.map_err(fail)?;
+    }
+    Ok(())
+}
+
+async fn lock(tx: &mut sqlx::PgConnection, key: i32) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(MIGRATION_LOCK)
+        .bind(key)
+        .execute(tx)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,248 @@
+//! SQLite backend: the embedded default.
+//!
+//! One writer connection behind an async mutex plus a small pool of reader
+//! connections, all on one database file in WAL mode, so reads never wait for writes.
+//! See [`transaction`] for how writes are serialised.
+//!
+//! Durability: `synchronous=NORMAL` by default. In WAL mode that survives a crash or
+//! `kill -9` of the process (a committed transaction is in the WAL file before commit
+//! returns) but an OS crash or power loss may lose the last transactions. Add
+//! `?synchronous=full` to the URL to fsync the WAL on every commit.
+//!
+//! `sqlite::memory:` keeps the database in memory, shared by the writer and the readers
+//! through SQLite's `memdb` VFS (rollback journal, not WAL: readers and the committing
+//! writer briefly wait for each other). It lives as long as the store.
+
+mod read;
+mod readers;
+mod schema;
+mod transaction;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use tokio::sync::Mutex;
+
+use crate::{
+    AccessContext, HistoryPage, HistoryQuery, IdentifierQuery, Result, Store, StoreError,
+    Transaction, Versioned,
+};
+use readers::Readers;
+use transaction::SqliteTransaction;
+
+/// How long a connection waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What an SQLite URL asks for.
+#[derive(Debug, Clone, PartialEq)]
+struct Options {
+    /// A file path, or `None` for an in-memory database.
+    path: Option<String>,
+    /// `synchronous=full` instead of `normal`.
+    synchronous_full: bool,
+    /// Number of reader connections (`readers=N`, default 4).
+    readers: usize,
+}
+
+impl Options {
+    /// Parses `PATH[?synchronous=normal|full&readers=N]`, `:memory:` for memory.
+    fn parse(url: &str) -> Result<Self> {
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut options = Options {
+            path: (path != ":memory:").then(|| path.to_owned()),
+            synchronous_full: false,
+            readers: 4,
+        };
+        if path.is_empty() {
+            return Err(StoreError::InvalidUrl("sqlite url names no file".into()));
+        }
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("synchronous", v)) if v.eq_ignore_ascii_case("full") => {
+                    options.synchronous_full = true
+                }
+                Some(("synchronous", v)) if v.eq_ignore_ascii_case("normal") => {
+                    options.synchronous_full = false
+                }
+                Some(("readers", n)) => {
+                    options.readers = n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        StoreError::InvalidUrl(format!("readers must be a positive number: {n}"))
+                    })?;
+                }
+                _ => {
+                    return Err(StoreError::InvalidUrl(format!(
+                        "unknown sqlite option {pair:?}"
+                    )))
+                }
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// The SQLite implementation of [`Store`].
+pub(crate) struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
+}
+
+impl SqliteStore {
+    /// Opens or creates the database and runs pending migrations. `url` is what
+    /// follows `sqlite://` (see [`Options::parse`]).
+    pub(crate) async fn open(url: &str) -> Result<Self> {
+        let options = Options::parse(url)?;
+        let store = tokio::task::spawn_blocking(move || Self::open_blocking(&options))
+            .await
+            .map_err(|e| StoreError::Database(format!("sqlite open task failed: {e}")))??;
+        Ok(store)
+    }
+
+    fn open_blocking(options: &Options) -> Result<Self> {
+        static MEMORY_DBS: AtomicU64 = AtomicU64::new(0);
+        let (path, wal) = match &options.path {
+            Some(path) => (path.clone(), true),
+            None => {
+                let n = MEMORY_DBS.fetch_add(1, Ordering::Relaxed);
+                (
+                    format!("file:/hutong-{}-{n}?vfs=memdb", std::process::id()),
+                    false,
+                )
+            }
+        };
+        let connect = || -> Result<Connection> {
+            let conn = Connection::open(&path)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.set_prepared_statement_cache_capacity(64);
+            Ok(conn)
+        };
+        let mut writer = connect()?;
+        if wal {
+            let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Database(format!(
+                    "{path}: cannot enable WAL (journal_mode is {mode})"
+                )));
+            }
+        }
+        let synchronous = if options.synchronous_full {
+            "FULL"
+        } else {
+            "NORMAL"
+        };
+        writer.execute_batch(&format!("PRAGMA synchronous = {synchronous}"))?;
+        schema::migrate(&mut writer)?;
+        let readers = (0..options.readers)
+            .map(|_| connect())
+            .collect::<Result<Vec<_>>>()?;
+        tracing::info!(
+            backend = "sqlite",
+            path = options.path.as_deref().unwrap_or(":memory:"),
+            synchronous,
+            readers = options.readers,
+            "store opened"
+        );
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Readers::new(readers)),
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.readers
+            .run(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn begin(&self, _ctx: &AccessContext) -> Result<Box<dyn Transaction>> {
+        Ok(Box::new(SqliteTransaction::begin(&self.writer).await?))
+    }
+
+    async fn read(
+        &self,
+        _ctx: &AccessContext,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<Versioned>> {
+        let (rt, id) = (resource_type.to_owned(), id.to_owned());
+        self.readers
+            .run(move |conn| read::current(conn, &rt, &id))
+            .await
+    }
+
+    async fn vread(
+        &self,
+        _ctx: &AccessContext,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<Versioned>> {
+        let (rt, id) = (resource_type.to_owned(), id.to_owned());
+        self.readers
+            .run(move |conn| read::version(conn, &rt, &id, version))
+            .await
+    }
+
+    async fn history(&self, _ctx: &AccessContext, query: &HistoryQuery) -> Result<HistoryPage> {
+        let query = query.clone();
+        self.readers
+            .run(move |conn| read::history(conn, &query))
+            .await
+    }
+
+    async fn find(
+        &self,
+        _ctx: &AccessContext,
+        resource_type: &str,
+        query: &IdentifierQuery,
+    ) -> Result<Vec<String>> {
+        let (rt, query) = (resource_type.to_owned(), query.clone());
+        self.readers
+            .run(move |conn| read::find(conn, &rt, &query))
+            .await
+    }
+
+    async fn count(&self, _ctx: &AccessContext, resource_type: Option<&str>) -> Result<u64> {
+        let rt = resource_type.map(str::to_owned);
+        self.readers
+            .run(move |conn| read::count(conn, rt.as_deref()))
+            .await
+    }
+
+    async fn patient_key(
+        &self,
+        _ctx: &AccessContext,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<String>> {
+        let (rt, id) = (resource_type.to_owned(), id.to_owned());
+        self.readers
+            .run(move |conn| read::patient_key(conn, &rt, &id))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    #[test]
+    fn url_options_are_parsed_and_unknown_ones_rejected() {
+        let o = Options::parse("/tmp/x.db?synchronous=full&readers=2").unwrap();
+        assert_eq!(o.path.as_deref(), Some("/tmp/x.db"));
+        assert!(o.synchronous_full);
+        assert_eq!(o.readers, 2);
+        assert_eq!(Options::parse(":memory:").unwrap().path, None);
+        assert!(Options::parse("/tmp/x.db?sync=off").is_err());
+        assert!(Options::parse("/tmp/x.db?readers=0").is_err());
+    }
+}
