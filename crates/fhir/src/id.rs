@@ -1,3 +1,4 @@
+//! Validated identifiers: logical resource ids and resource type names.
 use std::fmt;
 
 /// A logical resource id: `[A-Za-z0-9\-\.]{1,64}` (R4 datatypes.html#id).

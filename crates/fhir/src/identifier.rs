@@ -1,3 +1,4 @@
+//! Business identifiers of a resource (`Resource.identifier`).
 use serde_json::Value;
 
 /// The business identifiers of a resource (`Resource.identifier`, one or many), as

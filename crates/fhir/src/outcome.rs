@@ -1,11 +1,16 @@
+//! OperationOutcome issues: what went wrong and where (R4 operationoutcome.html).
 use serde_json::{json, Value};
 
 /// Severity of an OperationOutcome issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssueSeverity {
+    /// The issue stopped processing.
     Fatal,
+    /// The input is wrong; the request is refused.
     Error,
+    /// A possible problem; processing went on.
     Warning,
+    /// For information only.
     Information,
 }
 
@@ -24,24 +29,43 @@ impl IssueSeverity {
 /// OperationOutcome issue type (subset of the IssueType value set Hutong uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssueType {
+    /// Content invalid against the specification or a profile.
     Invalid,
+    /// A structural issue: unknown element, wrong JSON kind, cardinality form.
     Structure,
+    /// A required element is missing.
     Required,
+    /// An element value is invalid (primitive format).
     Value,
+    /// A content validation rule (invariant) failed.
     Invariant,
+    /// The content or operation is not supported (e.g. unknown resource type).
     NotSupported,
+    /// The resource or element was not found.
     NotFound,
+    /// The resource has been deleted.
     Deleted,
+    /// Edit conflict (version mismatch, `If-Match`).
     Conflict,
+    /// An attempt to create a duplicate.
     Duplicate,
+    /// The content is too long.
     TooLong,
+    /// Processing failed (business rule).
     Processing,
+    /// An unexpected internal error.
     Exception,
+    /// A security problem.
     Security,
+    /// The user is not allowed to do this.
     Forbidden,
+    /// The user needs to log in.
     Login,
+    /// Informational note, not a problem.
     Informational,
+    /// An internal timeout.
     Timeout,
+    /// A transient problem; retrying may succeed.
     Transient,
 }
 
@@ -75,7 +99,9 @@ impl IssueType {
 /// One OperationOutcome issue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
+    /// How bad it is.
     pub severity: IssueSeverity,
+    /// What kind of problem it is.
     pub code: IssueType,
     /// Human-readable explanation.
     pub diagnostics: String,
