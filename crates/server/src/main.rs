@@ -1,1 +1,167 @@
-fn main() {}
+//! The `hutong` command line: `serve`, `import`.
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use hutong_server::app::{serve, AppState};
+use hutong_server::config::{default_database, Config, ServeArgs};
+use hutong_server::import::{collect_files, import_file};
+use hutong_store::AccessContext;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Hutong (互通): regional population-health information platform, FHIR R4.
+#[derive(Parser)]
+#[command(name = "hutong", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the FHIR server (embedded SQLite store by default).
+    Serve(ServeArgs),
+    /// Load FHIR Bundles (.json) and NDJSON files (.ndjson) into a database.
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// Database URL (`sqlite://PATH` or `postgres://…`).
+    #[arg(long, env = "HUTONG_DATABASE_URL", default_value_t = default_database())]
+    database: String,
+    /// Files processed at the same time.
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Files or directories (walked recursively for .json and .ndjson).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(run_serve(args)),
+        Command::Import(args) => runtime.block_on(run_import(args)),
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HUTONG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Creates the directory of an embedded database file.
+fn prepare_database(url: &str) -> anyhow::Result<()> {
+    if url.starts_with("postgres") || url.contains(":memory:") {
+        return Ok(());
+    }
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = path.split('?').next().unwrap_or(path);
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args)?;
+    init_logging(config.log_json);
+    if config.tokens.is_empty() && !config.insecure_dev {
+        anyhow::bail!("no access tokens configured: pass --token TOKEN (or [[tokens]] in the config file), or --insecure-dev for local development");
+    }
+    if config.insecure_dev {
+        tracing::warn!("--insecure-dev: requests without a bearer token are accepted as a development user; never use this in production");
+    }
+    prepare_database(&config.database)?;
+    let store = hutong_store::open(&config.database)
+        .await
+        .with_context(|| format!("cannot open database {}", redact(&config.database)))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, store = store.backend(), "hutong serving FHIR R4 at /fhir");
+    serve(listener, AppState::new(store, config)).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Hides a password in a database URL.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
+    init_logging(false);
+    prepare_database(&args.database)?;
+    let files = collect_files(&args.paths)?;
+    let store = hutong_store::open(&args.database)
+        .await
+        .with_context(|| format!("cannot open database {}", redact(&args.database)))?;
+    let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(files.len() as u64) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files  {msg}  [{elapsed_precise}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let ctx = AccessContext::system("hutong-import");
+    let start = Instant::now();
+    let mut total = 0u64;
+    let mut failed = Vec::new();
+    let mut set = tokio::task::JoinSet::new();
+    let mut pending = files.into_iter();
+    loop {
+        while set.len() < args.concurrency.max(1) {
+            let Some(path) = pending.next() else { break };
+            let store = Arc::clone(&store);
+            let ctx = ctx.clone();
+            set.spawn(async move { import_file(store, &ctx, &path).await });
+        }
+        let Some(joined) = set.join_next().await else { break };
+        let report = joined?;
+        total += report.resources;
+        bar.inc(1);
+        let rate = total as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!("{total} resources, {rate:.0}/s"));
+        if !report.errors.is_empty() {
+            failed.push(report);
+        }
+    }
+    bar.finish();
+    let secs = start.elapsed().as_secs_f64();
+    println!("imported {total} resources in {secs:.1}s ({:.0} resources/s)", total as f64 / secs.max(1e-9));
+    if failed.is_empty() {
+        return Ok(());
+    }
+    eprintln!("{} file(s) were rejected, in whole or in part:", failed.len());
+    for r in &failed {
+        eprintln!("  {}:", r.path.display());
+        for e in r.errors.iter().take(20) {
+            eprintln!("    - {e}");
+        }
+        if r.errors.len() > 20 {
+            eprintln!("    … and {} more", r.errors.len() - 20);
+        }
+    }
+    std::process::exit(1);
+}

@@ -1,0 +1,117 @@
+//! The HTTP application: shared state, routes and middleware, and serving with
+//! graceful shutdown.
+use crate::config::{Config, TokenConfig};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::{auth, bundle, capabilities, create, delete, health, history, metrics, patch, read, update};
+use axum::extract::Request;
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use hutong_fhir::IssueType;
+use hutong_store::Store;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    /// Static bearer tokens by token value.
+    pub tokens: Arc<HashMap<String, TokenConfig>>,
+}
+
+impl AppState {
+    /// State over an opened store.
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        let tokens = config.tokens.iter().map(|t| (t.token.clone(), t.clone())).collect();
+        AppState { store, config: Arc::new(config), metrics: Arc::new(Metrics::default()), tokens: Arc::new(tokens) }
+    }
+}
+
+/// All routes of the server.
+pub fn router(state: AppState) -> Router {
+    let fhir = Router::new()
+        .route("/fhir", axum::routing::post(bundle::handle))
+        .route("/fhir/", axum::routing::post(bundle::handle))
+        .route("/fhir/_history", get(history::system))
+        .route("/fhir/{type}", get(read::search_not_supported).post(create::handle))
+        .route("/fhir/{type}/_history", get(history::type_level))
+        .route(
+            "/fhir/{type}/{id}",
+            get(read::read).put(update::handle).patch(patch::handle).delete(delete::handle),
+        )
+        .route("/fhir/{type}/{id}/_history", get(history::instance))
+        .route("/fhir/{type}/{id}/_history/{vid}", get(read::vread))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/fhir/metadata", get(capabilities::handle))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .merge(fhir)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!("no FHIR endpoint at {}", req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        IssueType::NotSupported,
+        format!("{} is not supported on {}", req.method(), req.uri().path()),
+    )
+}
+
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let msg = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = msg, "handler panicked");
+    ApiError::internal("internal server error").into_response()
+}
+
+/// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,142 @@
+//! Server configuration: command-line flags, environment variables (`HUTONG_*`) and an
+//! optional TOML file, in that order of precedence.
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Default request body limit: 32 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// Flags of `hutong serve` (each also readable from the environment).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "HUTONG_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Database URL: `sqlite://PATH` (embedded, default `sqlite://./hutong-data/hutong.db`)
+    /// or `postgres://user@host:port/db`.
+    #[arg(long, env = "HUTONG_DATABASE_URL")]
+    pub database: Option<String>,
+    /// TOML configuration file (keys as the long flags, plus `[[tokens]]` tables).
+    #[arg(long, env = "HUTONG_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Public FHIR base URL used in Location headers and Bundle links
+    /// [default: http://<Host header>/fhir].
+    #[arg(long, env = "HUTONG_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Maximum request body in bytes; larger bodies get 413 [default: 33554432].
+    #[arg(long, env = "HUTONG_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+    /// Development mode: accept requests without a bearer token (logs a warning).
+    #[arg(long, env = "HUTONG_INSECURE_DEV")]
+    pub insecure_dev: bool,
+    /// A static bearer token `TOKEN[:SUBJECT[:INSTITUTION]]` granting system/*.* (repeatable).
+    #[arg(long = "token", env = "HUTONG_TOKENS", value_delimiter = ',')]
+    pub tokens: Vec<String>,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "HUTONG_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// One static bearer token (until the identity system lands).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct TokenConfig {
+    pub token: String,
+    #[serde(default = "default_subject")]
+    pub subject: String,
+    #[serde(default)]
+    pub institution: Option<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn default_subject() -> String {
+    "client".to_owned()
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["system/*.*".to_owned()]
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    database: Option<String>,
+    base_url: Option<String>,
+    body_limit: Option<usize>,
+    insecure_dev: Option<bool>,
+    log_json: Option<bool>,
+    #[serde(default)]
+    tokens: Vec<TokenConfig>,
+}
+
+/// The effective configuration of a running server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: String,
+    pub base_url: Option<String>,
+    pub body_limit: usize,
+    pub insecure_dev: bool,
+    pub tokens: Vec<TokenConfig>,
+    pub log_json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: default_database(),
+            base_url: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            insecure_dev: false,
+            tokens: Vec::new(),
+            log_json: false,
+        }
+    }
+}
+
+/// The embedded default database.
+pub fn default_database() -> String {
+    "sqlite://./hutong-data/hutong.db".to_owned()
+}
+
+impl Config {
+    /// Merges flags/environment over the TOML file over defaults.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let d = Config::default();
+        let mut tokens = file.tokens;
+        for spec in &args.tokens {
+            let mut parts = spec.splitn(3, ':');
+            let token = parts.next().unwrap_or_default().to_owned();
+            if token.is_empty() {
+                anyhow::bail!("empty token in --token");
+            }
+            tokens.push(TokenConfig {
+                token,
+                subject: parts.next().map_or_else(default_subject, str::to_owned),
+                institution: parts.next().map(str::to_owned),
+                scopes: default_scopes(),
+            });
+        }
+        Ok(Config {
+            listen: args.listen.or(file.listen).unwrap_or(d.listen),
+            database: args.database.clone().or(file.database).unwrap_or(d.database),
+            base_url: args.base_url.clone().or(file.base_url).map(|b| b.trim_end_matches('/').to_owned()),
+            body_limit: args.body_limit.or(file.body_limit).unwrap_or(d.body_limit),
+            insecure_dev: args.insecure_dev || file.insecure_dev.unwrap_or(false),
+            tokens,
+            log_json: args.log_json || file.log_json.unwrap_or(false),
+        })
+    }
+}

@@ -1,0 +1,435 @@
+//! Processing of writes: transaction and batch Bundles, and every single write
+//! interaction (a single create/update/patch/delete is a one-entry transaction).
+//!
+//! R4 http.html#transaction: entries are processed DELETE, POST, PUT/PATCH, GET;
+//! `fullUrl`s of new resources (`urn:uuid:…`) and conditional references
+//! (`Type?identifier=…`) are rewritten to the assigned `Type/id` everywhere; a
+//! transaction commits all or nothing; a batch processes each entry on its own.
+use crate::error::ApiError;
+use crate::request::{check_resource, EntryRequest, Method};
+use axum::http::StatusCode;
+use hutong_fhir::{Issue, IssueType};
+use hutong_store::{AccessContext, IdentifierQuery, PendingWrite, Store, StoreError, Transaction, Versioned, WriteKind};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+
+/// The result of one processed entry.
+#[derive(Debug, Clone)]
+pub struct EntryResult {
+    pub status: StatusCode,
+    /// The version written or read (absent for a no-op delete and for errors).
+    pub version: Option<Versioned>,
+    /// Issues to report for this entry (errors in a batch, warnings).
+    pub outcome: Vec<Issue>,
+    /// True for a GET entry: its resource is part of the answer.
+    pub is_read: bool,
+}
+
+/// Processes `entries` as one all-or-nothing transaction.
+///
+/// Errors name the offending entry as `Bundle.entry[i]` when `in_bundle`.
+pub async fn run_transaction(
+    store: &dyn Store,
+    ctx: &AccessContext,
+    entries: Vec<EntryRequest>,
+    in_bundle: bool,
+) -> Result<Vec<EntryResult>, ApiError> {
+    let locate = |i: usize, e: ApiError| if in_bundle { locate_entry(i, e) } else { e };
+    check_distinct_targets(&entries).map_err(|(i, e)| locate(i, e))?;
+    let mut tx = store.begin(ctx).await?;
+    let mut results: Vec<Option<EntryResult>> = vec![None; entries.len()];
+    let mut entries = entries;
+
+    // 1. Conditional creates and id assignment; map fullUrl → Type/id.
+    let mut refmap: HashMap<String, String> = HashMap::new();
+    let mut skip_create: HashSet<usize> = HashSet::new();
+    for (i, e) in entries.iter_mut().enumerate() {
+        let rt = e.target.resource_type.as_str();
+        match e.method {
+            Method::Post => {
+                let id = match &e.if_none_exist {
+                    Some(criteria) => {
+                        let q = parse_criteria(criteria).map_err(|err| locate(i, err))?;
+                        let found = tx.find(rt, &q).await?;
+                        match found.len() {
+                            0 => None,
+                            1 => {
+                                let existing = tx.read(rt, &found[0]).await?;
+                                skip_create.insert(i);
+                                results[i] = Some(EntryResult {
+                                    status: StatusCode::OK,
+                                    version: existing,
+                                    outcome: vec![Issue::info(format!(
+                                        "conditional create: {rt}/{} already matches '{criteria}'",
+                                        found[0]
+                                    ))],
+                                    is_read: false,
+                                });
+                                Some(found[0].clone())
+                            }
+                            n => {
+                                return Err(locate(
+                                    i,
+                                    ApiError::precondition_failed(format!(
+                                        "conditional create: {n} {rt} resources match '{criteria}'"
+                                    )),
+                                ))
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                let id = id.unwrap_or_else(new_id);
+                e.target.id = Some(id.clone());
+                if let Some(full) = &e.full_url {
+                    refmap.insert(full.clone(), format!("{rt}/{id}"));
+                }
+            }
+            Method::Put | Method::Patch | Method::Delete => {
+                if let (Some(full), Some(id)) = (&e.full_url, &e.target.id) {
+                    if full.starts_with("urn:") {
+                        refmap.insert(full.clone(), format!("{rt}/{id}"));
+                    }
+                }
+            }
+            Method::Get => {}
+        }
+    }
+
+    // 2. Conditional references, then rewrite every reference of every resource.
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(r) = &e.resource {
+            let mut conditional = Vec::new();
+            collect_conditional_references(r, &mut conditional);
+            for reference in conditional {
+                if refmap.contains_key(&reference) {
+                    continue;
+                }
+                let resolved = resolve_conditional_reference(tx.as_mut(), &reference)
+                    .await
+                    .map_err(|err| locate(i, err))?;
+                refmap.insert(reference, resolved);
+            }
+        }
+    }
+    if !refmap.is_empty() {
+        let lookup = |s: &str| refmap.get(s).cloned();
+        for e in entries.iter_mut() {
+            if let Some(r) = e.resource.as_mut() {
+                hutong_fhir::reference::rewrite_references(r, &lookup);
+            }
+        }
+    }
+
+    // 3. Writes in processing order, applied in one batched call.
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| entries[i].method.processing_rank());
+    let mut writes = Vec::new();
+    let mut write_entry = Vec::new();
+    for &i in &order {
+        let e = &entries[i];
+        let rt = e.target.resource_type.as_str().to_owned();
+        let write = match e.method {
+            Method::Get => continue,
+            Method::Post if skip_create.contains(&i) => continue,
+            Method::Post => {
+                let mut resource = e.resource.clone().ok_or_else(|| locate(i, missing_resource()))?;
+                let id = e.target.id.clone().unwrap_or_else(new_id);
+                resource["id"] = Value::String(id.clone());
+                PendingWrite { kind: WriteKind::Create, resource_type: rt, id, resource: Some(resource), if_match: None }
+            }
+            Method::Put => {
+                let id = e.target.id.clone().ok_or_else(|| {
+                    locate(i, ApiError::bad_request("PUT needs a resource id in the URL (conditional update is not supported yet)"))
+                })?;
+                let resource = e.resource.clone().ok_or_else(|| locate(i, missing_resource()))?;
+                match resource.get("id").and_then(Value::as_str) {
+                    Some(body_id) if body_id == id => {}
+                    Some(body_id) => {
+                        return Err(locate(
+                            i,
+                            ApiError::bad_request(format!("resource id '{body_id}' does not match the URL id '{id}'"))
+                                .at(format!("{rt}.id")),
+                        ))
+                    }
+                    None => {
+                        return Err(locate(
+                            i,
+                            ApiError::new(StatusCode::BAD_REQUEST, IssueType::Required, "the resource has no id; PUT needs the id in the body and in the URL")
+                                .at(format!("{rt}.id")),
+                        ))
+                    }
+                }
+                if e.if_none_match_any {
+                    if let Some(cur) = tx.read(&rt, &id).await? {
+                        if !cur.deleted {
+                            return Err(locate(i, ApiError::precondition_failed(format!("{rt}/{id} exists (If-None-Match: *)"))));
+                        }
+                    }
+                }
+                PendingWrite { kind: WriteKind::Update, resource_type: rt, id, resource: Some(resource), if_match: e.if_match }
+            }
+            Method::Patch => {
+                let id = e.target.id.clone().ok_or_else(|| locate(i, ApiError::bad_request("PATCH needs a resource id in the URL")))?;
+                let patched = apply_patch(tx.as_mut(), e, &rt, &id).await.map_err(|err| locate(i, err))?;
+                PendingWrite { kind: WriteKind::Update, resource_type: rt, id, resource: Some(patched), if_match: e.if_match }
+            }
+            Method::Delete => {
+                let id = e.target.id.clone().ok_or_else(|| {
+                    locate(i, ApiError::bad_request("DELETE needs a resource id in the URL (conditional delete is not supported yet)"))
+                })?;
+                PendingWrite { kind: WriteKind::Delete, resource_type: rt, id, resource: None, if_match: e.if_match }
+            }
+        };
+        writes.push(write);
+        write_entry.push(i);
+    }
+    if !writes.is_empty() {
+        let written = tx.apply(writes).await.map_err(|err| match &err {
+            StoreError::VersionConflict { index, .. } | StoreError::AlreadyExists { index, .. } => {
+                let entry = write_entry.get(*index).copied().unwrap_or(0);
+                locate(entry, ApiError::from(err))
+            }
+            _ => ApiError::from(err),
+        })?;
+        for (k, v) in written.into_iter().enumerate() {
+            let i = write_entry[k];
+            let status = match (&entries[i].method, &v) {
+                (Method::Post, _) => StatusCode::CREATED,
+                (Method::Delete, _) => StatusCode::NO_CONTENT,
+                (_, Some(v)) if v.version == 1 || v.kind == WriteKind::Create => StatusCode::CREATED,
+                _ => StatusCode::OK,
+            };
+            results[i] = Some(EntryResult { status, version: v, outcome: Vec::new(), is_read: false });
+        }
+    }
+
+    // 4. Reads last, inside the transaction so they see its writes.
+    for &i in &order {
+        let e = &entries[i];
+        if e.method != Method::Get {
+            continue;
+        }
+        let result = read_entry(tx.as_mut(), e).await.map_err(|err| locate(i, err))?;
+        results[i] = Some(result);
+    }
+
+    tx.commit().await?;
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or(EntryResult { status: StatusCode::OK, version: None, outcome: Vec::new(), is_read: false }))
+        .collect())
+}
+
+/// Processes `entries` as a batch: each entry on its own, failures reported per entry.
+pub async fn run_batch(store: &dyn Store, ctx: &AccessContext, entries: Vec<EntryRequest>) -> Vec<EntryResult> {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| entries[i].method.processing_rank());
+    let mut results: Vec<Option<EntryResult>> = vec![None; entries.len()];
+    for i in order {
+        let entry = entries[i].clone();
+        let result = match run_transaction(store, ctx, vec![entry], false).await {
+            Ok(mut r) => r.pop().unwrap_or(EntryResult { status: StatusCode::OK, version: None, outcome: Vec::new(), is_read: false }),
+            Err(e) => EntryResult { status: e.status, version: None, outcome: e.issues, is_read: false },
+        };
+        results[i] = Some(result);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or(EntryResult { status: StatusCode::INTERNAL_SERVER_ERROR, version: None, outcome: Vec::new(), is_read: false }))
+        .collect()
+}
+
+/// A new server-assigned logical id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn missing_resource() -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, IssueType::Required, "the entry has no resource")
+}
+
+/// Prefixes the issues' location with the Bundle entry.
+pub fn locate_entry(index: usize, mut e: ApiError) -> ApiError {
+    for issue in &mut e.issues {
+        issue.diagnostics = format!("Bundle.entry[{index}]: {}", issue.diagnostics);
+        if issue.expression.is_none() {
+            issue.expression = Some(format!("Bundle.entry[{index}]"));
+        }
+    }
+    e
+}
+
+/// A resource may be the target of at most one write in a transaction (R4 http.html#trules).
+fn check_distinct_targets(entries: &[EntryRequest]) -> Result<(), (usize, ApiError)> {
+    let mut seen = HashSet::new();
+    for (i, e) in entries.iter().enumerate() {
+        if matches!(e.method, Method::Put | Method::Patch | Method::Delete) {
+            if let Some(id) = &e.target.id {
+                if !seen.insert((e.target.resource_type, id.clone())) {
+                    return Err((
+                        i,
+                        ApiError::bad_request(format!(
+                            "{}/{id} is the target of more than one entry of this transaction",
+                            e.target.resource_type
+                        )),
+                    ));
+                }
+            }
+        }
+        if let Some(full) = &e.full_url {
+            if !seen.insert((e.target.resource_type, format!("fullUrl:{full}"))) {
+                return Err((i, ApiError::bad_request(format!("fullUrl '{full}' appears more than once"))));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses the criteria Hutong understands before search lands: `identifier=[system|]value`
+/// and `_id=x`.
+pub fn parse_criteria(criteria: &str) -> Result<IdentifierQuery, ApiError> {
+    let criteria = criteria.trim().trim_start_matches('?');
+    let criteria = criteria.rsplit_once('?').map_or(criteria, |(_, q)| q);
+    let (name, value) = criteria
+        .split_once('=')
+        .ok_or_else(|| ApiError::bad_request(format!("cannot understand criteria '{criteria}'")))?;
+    if value.contains('&') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::NotSupported,
+            format!("criteria '{criteria}': only one parameter (identifier or _id) is supported until search lands"),
+        ));
+    }
+    let value = percent_decode(value);
+    match name {
+        "identifier" => Ok(match value.split_once('|') {
+            Some((system, v)) => IdentifierQuery::Identifier { system: Some(system.to_owned()), value: v.to_owned() },
+            None => IdentifierQuery::Identifier { system: None, value },
+        }),
+        "_id" => Ok(IdentifierQuery::Id(value)),
+        other => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::NotSupported,
+            format!("criteria parameter '{other}' is not supported yet (identifier and _id are)"),
+        )),
+    }
+}
+
+/// Decodes `%XX` escapes and `+` of a query value.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn collect_conditional_references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                if k == "reference" {
+                    if let Some(s) = child.as_str() {
+                        if s.contains('?') && !s.starts_with('#') && !s.starts_with("http") && !s.starts_with("urn:") {
+                            out.push(s.to_owned());
+                        }
+                    }
+                } else {
+                    collect_conditional_references(child, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|c| collect_conditional_references(c, out)),
+        _ => {}
+    }
+}
+
+async fn resolve_conditional_reference(tx: &mut dyn Transaction, reference: &str) -> Result<String, ApiError> {
+    let (type_name, criteria) = reference.split_once('?').unwrap_or((reference, ""));
+    let rt = hutong_fhir::ResourceType::parse(type_name)
+        .ok_or_else(|| ApiError::bad_request(format!("conditional reference '{reference}': unknown type '{type_name}'")))?;
+    let q = parse_criteria(criteria)?;
+    let found = tx.find(rt.as_str(), &q).await?;
+    match found.as_slice() {
+        [one] => Ok(format!("{rt}/{one}")),
+        [] => Err(ApiError::precondition_failed(format!("conditional reference '{reference}' matches no resource"))),
+        many => Err(ApiError::precondition_failed(format!(
+            "conditional reference '{reference}' matches {} resources",
+            many.len()
+        ))),
+    }
+}
+
+async fn apply_patch(tx: &mut dyn Transaction, e: &EntryRequest, rt: &str, id: &str) -> Result<Value, ApiError> {
+    let patch = e.patch.as_ref().ok_or_else(|| ApiError::bad_request("PATCH entry has no patch document"))?;
+    let current = tx.read(rt, id).await?.ok_or_else(|| ApiError::not_found(format!("{rt}/{id} does not exist")))?;
+    if current.deleted {
+        return Err(ApiError::gone(format!("{rt}/{id} is deleted")));
+    }
+    if let Some(expected) = e.if_match {
+        if expected != current.version {
+            return Err(ApiError::precondition_failed(format!(
+                "{rt}/{id}: If-Match expected version {expected}, current version is {}",
+                current.version
+            )));
+        }
+    }
+    let mut doc: Value = serde_json::from_slice(&current.json)
+        .map_err(|err| ApiError::internal(format!("stored {rt}/{id} is not JSON: {err}")))?;
+    json_patch::patch(&mut doc, patch).map_err(|err| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Processing, format!("JSON Patch failed: {err}"))
+    })?;
+    if doc.get("resourceType").and_then(Value::as_str) != Some(rt) || doc.get("id").and_then(Value::as_str) != Some(id) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            IssueType::Processing,
+            "a patch must not change resourceType or id",
+        ));
+    }
+    check_resource(&doc, None).map_err(|mut err| {
+        err.status = StatusCode::UNPROCESSABLE_ENTITY;
+        err
+    })?;
+    Ok(doc)
+}
+
+async fn read_entry(tx: &mut dyn Transaction, e: &EntryRequest) -> Result<EntryResult, ApiError> {
+    let rt = e.target.resource_type.as_str();
+    let (Some(id), None, None) = (&e.target.id, e.target.version, &e.target.query) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::NotSupported,
+            "only read (GET Type/id) is supported inside a Bundle until search lands",
+        ));
+    };
+    match tx.read(rt, id).await? {
+        None => Err(ApiError::not_found(format!("{rt}/{id} does not exist"))),
+        Some(v) if v.deleted => Err(ApiError::gone(format!("{rt}/{id} is deleted"))),
+        Some(v) => Ok(EntryResult { status: StatusCode::OK, version: Some(v), outcome: Vec::new(), is_read: true }),
+    }
+}

@@ -1,0 +1,50 @@
+//! `update` and update-as-create, with `If-Match` and `If-None-Match: *`
+//! (R4 http.html#update).
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::extract::{Base, FhirBody, Params};
+use crate::negotiation::{check_accept, check_json_body, ReturnPreference};
+use crate::render::write_response;
+use crate::request::{parse_etag_version, parse_resource, EntryRequest, Method, Target};
+use crate::transaction::run_transaction;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Extension;
+use hutong_store::AccessContext;
+
+/// PUT `/fhir/{type}/{id}`.
+#[allow(clippy::too_many_arguments)]
+pub async fn handle(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<AccessContext>,
+    Path((type_name, id)): Path<(String, String)>,
+    params: Params,
+    headers: HeaderMap,
+    Base(base): Base,
+    FhirBody(body): FhirBody,
+) -> Result<Response, ApiError> {
+    check_accept(&headers, params.get("_format"))?;
+    let target = Target::parse(&format!("{type_name}/{id}"), None, StatusCode::NOT_FOUND)?;
+    check_json_body(&headers)?;
+    let resource = parse_resource(&body, Some(target.resource_type))?;
+    let mut entry = EntryRequest::new(Method::Put, target);
+    entry.resource = Some(resource);
+    entry.if_match = if_match(&headers)?;
+    entry.if_none_match_any = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == "*");
+    let mut results = run_transaction(state.store.as_ref(), &ctx, vec![entry], false).await?;
+    let result = results.pop().ok_or_else(|| ApiError::internal("no result for the update"))?;
+    let pref = ReturnPreference::from_headers(&headers, ReturnPreference::Representation);
+    Ok(write_response(&base, &result, pref))
+}
+
+/// The version required by `If-Match`, if any.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    headers
+        .get(header::IF_MATCH)
+        .map(|v| parse_etag_version(v.to_str().unwrap_or("")))
+        .transpose()
+}
