@@ -404,6 +404,10 @@ impl DateTime {
 
     /// Compare; `None` when precision differs and the common part is equal.
     pub fn compare(&self, o: &DateTime) -> Option<Ordering> {
+        // With a time, one side's offset unknown makes the comparison unknown.
+        if self.precision >= Precision::Hour && o.precision >= Precision::Hour && self.tz.is_some() != o.tz.is_some() {
+            return None;
+        }
         let (a, b) = (self.utc(), o.utc());
         compare_components(&a.components(), a.level(), &b.components(), b.level())
     }

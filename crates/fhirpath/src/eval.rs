@@ -163,17 +163,19 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
             }
             Node::Binary(op, l, r) => self.binary(*op, l, r, focus, env),
             Node::Is(base, ts) => {
+                self.check_type_name(ts)?;
                 let v = self.eval(base, focus, env)?;
                 match v.as_slice() {
                     [] => Ok(vec![]),
-                    [it] => Ok(vec![Item::Boolean(self.is_type(it, ts))]),
+                    [it] => Ok(vec![Item::Boolean(self.is_type(it, ts, false))]),
                     _ => Err(EvalError::NotSingleton("is".into(), v.len())),
                 }
             }
             // Lenient `as`: keeps the matching items of a collection (see crate docs).
             Node::As(base, ts) | Node::OfType(base, ts) => {
+                self.check_type_name(ts)?;
                 let v = self.eval(base, focus, env)?;
-                Ok(v.into_iter().filter(|it| self.is_type(it, ts)).collect())
+                Ok(v.into_iter().filter(|it| self.is_type(it, ts, true)).collect())
             }
         }
     }
@@ -425,7 +427,25 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
         }
     }
 
-    pub fn is_type(&self, it: &Item<'a>, ts: &TypeSpec) -> bool {
+    /// A type name neither the model nor System knows is an error, not a silent `false`.
+    fn check_type_name(&self, ts: &TypeSpec) -> Result<(), EvalError> {
+        const SYSTEM: [&str; 8] = ["Boolean", "Integer", "Decimal", "String", "Date", "DateTime", "Time", "Quantity"];
+        let system = SYSTEM.contains(&ts.name.as_str());
+        let fhir = self.model.type_name(&ts.name).is_some() || QUANTITY_TYPES.contains(&ts.name.as_str());
+        // A qualified name (`System.Patient`) is simply not matched; a bare unknown name
+        // is a mistake worth reporting (`as(string1)`).
+        let known = ts.namespace.is_some() || system || fhir;
+        // Without a model (NoModel) FHIR names cannot be checked.
+        if known || self.model.type_name("Resource").is_none() {
+            Ok(())
+        } else {
+            Err(EvalError::Type(format!("unknown type {}", ts.name)))
+        }
+    }
+
+    /// Whether an item is of type `ts` or a subtype; with `exact_primitive`, a FHIR
+    /// primitive matches only its own type.
+    pub fn is_type(&self, it: &Item<'a>, ts: &TypeSpec, exact_primitive: bool) -> bool {
         let (ns, name) = self.type_of(it);
         if let Some(want_ns) = &ts.namespace {
             if want_ns != ns {
@@ -435,7 +455,15 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
         if ns == "System" {
             return name == ts.name;
         }
-        self.is_subtype(&name, &ts.name) || name == ts.name
+        if name == ts.name {
+            return true;
+        }
+        // `code` is a `string` for `is`, but `as(string)` / `ofType(string)` on a code is
+        // empty (official tests testFHIRPathIsFunction2, testFHIRPathAsFunction11/16).
+        if exact_primitive && self.model.type_kind(&name) == Some(TypeKind::Primitive) {
+            return false;
+        }
+        self.is_subtype(&name, &ts.name)
     }
 
     // ----- values -------------------------------------------------------------------------
@@ -559,11 +587,16 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 let s = x.scale().min(y.scale());
                 x.round_to(s) == y.round_to(s)
             }
-            (Prim::Date(x) | Prim::DateTime(x), Prim::Date(y) | Prim::DateTime(y)) => {
-                x.precision == y.precision && x.compare(y) == Some(Ordering::Equal)
-            }
-            (Prim::Time(x), Prim::Time(y)) => x.precision == y.precision && x.compare(y) == Some(Ordering::Equal),
-            (Prim::Qty(..), Prim::Qty(..)) => prim_eq(&pa, &pb).unwrap_or(false),
+            (Prim::Date(x) | Prim::DateTime(x), Prim::Date(y) | Prim::DateTime(y)) => x.compare(y) == Some(Ordering::Equal),
+            (Prim::Time(x), Prim::Time(y)) => x.compare(y) == Some(Ordering::Equal),
+            (Prim::Qty(x, ux), Prim::Qty(y, uy)) => match ucum::convert(*y, uy, ux) {
+                // Equivalent at the precision of the less precise operand.
+                Some(y2) => {
+                    let s = x.scale().min(y.scale());
+                    x.round_to(s) == y2.round_to(s)
+                }
+                None => false,
+            },
             (Prim::Complex(x), Prim::Complex(y)) => x == y,
             _ => prim_eq(&pa, &pb).unwrap_or(false),
         }

@@ -274,7 +274,7 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                     return Err(EvalError::NotSingleton("iif()".into(), input.len()));
                 }
                 let e = match input.first() {
-                    Some(it) => Env { this: Some(it), index: Some(0), total: env.total },
+                    Some(it) => Env { this: Some(it), index: env.index, total: env.total },
                     None => env,
                 };
                 let cond = self.eval(&args[0], input, e)?;
@@ -429,6 +429,9 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 let pat = if f == MatchesFull { format!("^(?s:{p})$") } else { format!("(?s){p}") };
                 let re = Regex::new(&pat).map_err(|e| EvalError::Invalid(format!("invalid regular expression: {e}")))?;
                 if f == ReplaceMatches {
+                    if p.is_empty() {
+                        return Ok(vec![string_item(s)]);
+                    }
                     let Some(r) = self.arg_str(args, 1, focus, env)? else { return Ok(vec![]) };
                     return Ok(vec![string_item(re.replace_all(&s, r.as_str()).into_owned())]);
                 }
@@ -837,8 +840,9 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
         let cmp_items = |s: &Self, x: &[Item<'a>], y: &[Item<'a>]| -> Ordering {
             match (x.first(), y.first()) {
                 (None, None) => Ordering::Equal,
-                (None, _) => Ordering::Less,
-                (_, None) => Ordering::Greater,
+                // Empty keys sort after values (and so first when descending).
+                (None, _) => Ordering::Greater,
+                (_, None) => Ordering::Less,
                 (Some(a), Some(b)) => s.item_cmp(a, b).ok().flatten().unwrap_or(Ordering::Equal),
             }
         };
@@ -933,19 +937,10 @@ fn decimal_boundary(d: Decimal, digits: u32, high: bool) -> Option<Decimal> {
     if digits >= edge.scale() {
         return Some(edge.round_to(digits));
     }
-    // Cut to `digits` places towards the outside of the range.
-    let t = edge.truncate_to(digits);
-    let exact = t == edge;
-    let step = Decimal::new(1, digits);
-    Some(if exact {
-        t
-    } else if high && edge.mantissa() > 0 {
-        t.add(step)?
-    } else if !high && edge.mantissa() < 0 {
-        t.sub(step)?
-    } else {
-        t
-    })
+    // Towards zero on the inner side, rounded on the outer side, as the official tests
+    // expect (1.587 → low(2) 1.58, high(2) 1.59; -1.587 → low(2) -1.59, high(2) -1.58).
+    let outward = (edge.mantissa() > 0) == high;
+    Some(if outward { edge.round_to(digits) } else { edge.truncate_to(digits) })
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

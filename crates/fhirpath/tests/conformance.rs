@@ -11,7 +11,9 @@ use hutong_fhirpath::decimal::Decimal;
 use hutong_fhirpath::{Collection, Context, Expr, Item};
 use serde_json::Value;
 
-const TOTAL_EXPECTED: usize = 937;
+/// The file has 937 `<test` elements; two of them sit inside an XML comment, so 935 run
+/// (the same 935 the reference JavaScript engine is measured on).
+const TOTAL_EXPECTED: usize = 935;
 
 fn suite_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/fhirpath"))
@@ -168,6 +170,9 @@ fn official_fhirpath_r4_suite() {
     for s in stale {
         problems.push(format!("{s} is listed in known_failures.txt but is not in the suite"));
     }
-    eprintln!("fhirpath conformance: {passed} passed, {failed_known} failed (known), of {}", cases.len());
+    eprintln!(
+        "fhirpath conformance: {passed} passed, {failed_known} failed (known), of {} (937 <test> elements, 2 commented out)",
+        cases.len()
+    );
     assert!(problems.is_empty(), "{} conformance problem(s):\n{}", problems.len(), problems.join("\n"));
 }
