@@ -139,7 +139,13 @@ impl Cursor<'_> {
 /// Parse `hh[:mm[:ss[.fff]]]` into a time; `Some((time, rest))`.
 fn parse_time_fields(c: &mut Cursor<'_>) -> Option<Time> {
     let hour = c.digits(2)? as u8;
-    let mut t = Time { hour, minute: 0, second: 0, millis: 0, precision: Precision::Hour };
+    let mut t = Time {
+        hour,
+        minute: 0,
+        second: 0,
+        millis: 0,
+        precision: Precision::Hour,
+    };
     if hour > 23 {
         return None;
     }
@@ -179,17 +185,25 @@ fn parse_time_fields(c: &mut Cursor<'_>) -> Option<Time> {
 impl Time {
     /// Parse `hh:mm[:ss[.fff]]` (FHIR `time`) or the FHIRPath partial forms (`hh`, `hh:mm`).
     pub fn parse(s: &str) -> Option<Time> {
-        let mut c = Cursor { s: s.as_bytes(), i: 0 };
+        let mut c = Cursor {
+            s: s.as_bytes(),
+            i: 0,
+        };
         let t = parse_time_fields(&mut c)?;
         c.done().then_some(t)
     }
 
     fn millis_of_day(&self) -> i64 {
-        ((self.hour as i64 * 60 + self.minute as i64) * 60 + self.second as i64) * 1000 + self.millis as i64
+        ((self.hour as i64 * 60 + self.minute as i64) * 60 + self.second as i64) * 1000
+            + self.millis as i64
     }
 
     fn components(&self) -> [i64; 3] {
-        [self.hour as i64, self.minute as i64, self.second as i64 * 1000 + self.millis as i64]
+        [
+            self.hour as i64,
+            self.minute as i64,
+            self.second as i64 * 1000 + self.millis as i64,
+        ]
     }
 
     fn level(&self) -> usize {
@@ -265,7 +279,7 @@ fn duration_millis(amount: &Decimal, unit: &str) -> Option<i64> {
         _ => return None,
     };
     // Calendar arithmetic moves by whole units (N1 §6.6.1: `+ 7.7 days` adds 7 days).
-    let v = amount.truncate_to(0).mul(Decimal::from_i64(per))?;
+    let v = amount.truncate_to(0).checked_mul(Decimal::from_i64(per))?;
     i64::try_from(v.mantissa()).ok()
 }
 
@@ -288,7 +302,10 @@ impl DateTime {
     /// Parse a FHIR `date` / `dateTime` / `instant` string (or the FHIRPath literal body,
     /// which may end in `T`). Returns the value and whether it had a time part.
     pub fn parse(s: &str) -> Option<(DateTime, bool)> {
-        let mut c = Cursor { s: s.as_bytes(), i: 0 };
+        let mut c = Cursor {
+            s: s.as_bytes(),
+            i: 0,
+        };
         let year = c.digits(4)? as i32;
         let mut dt = DateTime {
             year,
@@ -350,7 +367,9 @@ impl DateTime {
 
     fn epoch_millis(&self) -> i64 {
         let days = days_from_civil(self.year, self.month, self.day);
-        ((days * 24 + self.hour as i64) * 60 + self.minute as i64) * 60_000 + self.second as i64 * 1000 + self.millis as i64
+        ((days * 24 + self.hour as i64) * 60 + self.minute as i64) * 60_000
+            + self.second as i64 * 1000
+            + self.millis as i64
     }
 
     pub(crate) fn from_epoch_millis(ms: i64, precision: Precision, tz: Option<i16>) -> DateTime {
@@ -374,7 +393,11 @@ impl DateTime {
     fn utc(&self) -> DateTime {
         match self.tz {
             Some(off) if off != 0 && self.precision >= Precision::Hour => {
-                DateTime::from_epoch_millis(self.epoch_millis() - off as i64 * 60_000, self.precision, Some(0))
+                DateTime::from_epoch_millis(
+                    self.epoch_millis() - off as i64 * 60_000,
+                    self.precision,
+                    Some(0),
+                )
             }
             _ => *self,
         }
@@ -405,7 +428,10 @@ impl DateTime {
     /// Compare; `None` when precision differs and the common part is equal.
     pub fn compare(&self, o: &DateTime) -> Option<Ordering> {
         // With a time, one side's offset unknown makes the comparison unknown.
-        if self.precision >= Precision::Hour && o.precision >= Precision::Hour && self.tz.is_some() != o.tz.is_some() {
+        if self.precision >= Precision::Hour
+            && o.precision >= Precision::Hour
+            && self.tz.is_some() != o.tz.is_some()
+        {
             return None;
         }
         let (a, b) = (self.utc(), o.utc());
@@ -450,7 +476,11 @@ impl DateTime {
                     Precision::Millisecond => 1,
                 };
                 ms = ms / unit_ms * unit_ms;
-                let r = DateTime::from_epoch_millis(self.epoch_millis().checked_add(ms)?, self.precision, self.tz);
+                let r = DateTime::from_epoch_millis(
+                    self.epoch_millis().checked_add(ms)?,
+                    self.precision,
+                    self.tz,
+                );
                 (1..=9999).contains(&r.year).then_some(r)
             }
         }
@@ -583,7 +613,9 @@ mod tests {
     fn partial_precision_compares_as_unknown() {
         let a = DateTime::parse("2012-04-15").map(|x| x.0);
         let b = DateTime::parse("2012-04-15T10:00").map(|x| x.0);
-        let (Some(a), Some(b)) = (a, b) else { panic!("parse") };
+        let (Some(a), Some(b)) = (a, b) else {
+            panic!("parse")
+        };
         assert_eq!(a.compare(&b), None);
         let c = DateTime::parse("2012-04-16T10:00").map(|x| x.0);
         assert_eq!(a.compare(&c.expect("parse")), Some(Ordering::Less));

@@ -117,17 +117,23 @@ impl Decimal {
     pub fn round_to(self, scale: u32) -> Decimal {
         match self.scale.cmp(&scale) {
             Ordering::Equal => self,
-            Ordering::Less => match pow10(scale - self.scale).and_then(|p| self.mantissa.checked_mul(p)) {
-                Some(m) => Decimal::new(m, scale),
-                None => self,
-            },
+            Ordering::Less => {
+                match pow10(scale - self.scale).and_then(|p| self.mantissa.checked_mul(p)) {
+                    Some(m) => Decimal::new(m, scale),
+                    None => self,
+                }
+            }
             Ordering::Greater => {
                 let Some(p) = pow10(self.scale - scale) else {
                     return Decimal::new(0, scale);
                 };
                 let q = self.mantissa / p;
                 let r = self.mantissa % p;
-                let adj = if r.abs() * 2 >= p { self.mantissa.signum() } else { 0 };
+                let adj = if r.abs() * 2 >= p {
+                    self.mantissa.signum()
+                } else {
+                    0
+                };
                 Decimal::new(q + adj, scale)
             }
         }
@@ -170,7 +176,7 @@ impl Decimal {
     }
 
     /// Negation.
-    pub fn neg(self) -> Decimal {
+    pub fn negate(self) -> Decimal {
         Decimal::new(-self.mantissa, self.scale)
     }
 
@@ -196,24 +202,28 @@ impl Decimal {
     }
 
     /// Exact sum, `None` on overflow.
-    pub fn add(self, o: Decimal) -> Option<Decimal> {
+    pub fn checked_add(self, o: Decimal) -> Option<Decimal> {
         let (a, b, s) = Self::aligned(self, o)?;
         Some(Decimal::new(a.checked_add(b)?, s))
     }
 
     /// Exact difference, `None` on overflow.
-    pub fn sub(self, o: Decimal) -> Option<Decimal> {
-        self.add(o.neg())
+    pub fn checked_sub(self, o: Decimal) -> Option<Decimal> {
+        self.checked_add(o.negate())
     }
 
     /// Exact product (rounded beyond 28 decimal places), `None` on overflow.
-    pub fn mul(self, o: Decimal) -> Option<Decimal> {
+    pub fn checked_mul(self, o: Decimal) -> Option<Decimal> {
         let mut a = self;
         let mut b = o;
         loop {
             if let Some(m) = a.mantissa.checked_mul(b.mantissa) {
                 let d = Decimal::new(m, a.scale + b.scale);
-                return Some(if d.scale > MAX_SCALE { d.round_to(MAX_SCALE) } else { d });
+                return Some(if d.scale > MAX_SCALE {
+                    d.round_to(MAX_SCALE)
+                } else {
+                    d
+                });
             }
             // Shed precision from the operand with more decimal places and retry.
             if a.scale >= b.scale && a.scale > 0 {
@@ -227,7 +237,7 @@ impl Decimal {
     }
 
     /// Quotient to 16 decimal places, `None` on division by zero or overflow.
-    pub fn div(self, o: Decimal) -> Option<Decimal> {
+    pub fn checked_div(self, o: Decimal) -> Option<Decimal> {
         if o.mantissa == 0 {
             return None;
         }
@@ -257,7 +267,7 @@ impl Decimal {
     }
 
     /// Remainder of truncated division.
-    pub fn rem(self, o: Decimal) -> Option<Decimal> {
+    pub fn checked_rem(self, o: Decimal) -> Option<Decimal> {
         if o.mantissa == 0 {
             return None;
         }
@@ -283,7 +293,10 @@ impl Ord for Decimal {
     fn cmp(&self, other: &Self) -> Ordering {
         match Self::aligned(*self, *other) {
             Some((a, b, _)) => a.cmp(&b),
-            None => self.to_f64().partial_cmp(&other.to_f64()).unwrap_or(Ordering::Equal),
+            None => self
+                .to_f64()
+                .partial_cmp(&other.to_f64())
+                .unwrap_or(Ordering::Equal),
         }
     }
 }
@@ -296,7 +309,11 @@ impl fmt::Display for Decimal {
         let s = if scale == 0 {
             digits
         } else if digits.len() > scale {
-            format!("{}.{}", &digits[..digits.len() - scale], &digits[digits.len() - scale..])
+            format!(
+                "{}.{}",
+                &digits[..digits.len() - scale],
+                &digits[digits.len() - scale..]
+            )
         } else {
             format!("0.{}{}", "0".repeat(scale - digits.len()), digits)
         };
@@ -318,10 +335,15 @@ mod tests {
 
     #[test]
     fn arithmetic_is_exact() {
-        assert_eq!(d("0.1").add(d("0.2")), Some(d("0.3")));
-        assert_eq!(d("1").div(d("2")), Some(d("0.5")));
-        assert_eq!(d("1.2").div(d("1.8")).map(|x| x.round_to(2).to_string()), Some("0.67".into()));
-        assert_eq!(d("2.2").rem(d("1.8")), Some(d("0.4")));
+        assert_eq!(d("0.1").checked_add(d("0.2")), Some(d("0.3")));
+        assert_eq!(d("1").checked_div(d("2")), Some(d("0.5")));
+        assert_eq!(
+            d("1.2")
+                .checked_div(d("1.8"))
+                .map(|x| x.round_to(2).to_string()),
+            Some("0.67".into())
+        );
+        assert_eq!(d("2.2").checked_rem(d("1.8")), Some(d("0.4")));
         assert_eq!(d("-1.587").floor().to_string(), "-2");
         assert_eq!(d("1e3").to_string(), "1000");
         assert_eq!(d("0.0034").to_string(), "0.0034");

@@ -48,7 +48,15 @@ pub(crate) enum Prim<'b> {
     Nothing,
 }
 
-const QUANTITY_TYPES: [&str; 7] = ["Quantity", "Age", "Duration", "Distance", "Count", "SimpleQuantity", "MoneyQuantity"];
+const QUANTITY_TYPES: [&str; 7] = [
+    "Quantity",
+    "Age",
+    "Duration",
+    "Distance",
+    "Count",
+    "SimpleQuantity",
+    "MoneyQuantity",
+];
 
 fn now_utc() -> DateTime {
     let ms = std::time::SystemTime::now()
@@ -73,19 +81,37 @@ fn quantity_of(v: &Value) -> Option<(Decimal, &str)> {
         Value::Number(n) => Decimal::parse(&n.to_string())?,
         _ => return None,
     };
-    let unit = o.get("code").and_then(Value::as_str).or_else(|| o.get("unit").and_then(Value::as_str)).unwrap_or("1");
+    let unit = o
+        .get("code")
+        .and_then(Value::as_str)
+        .or_else(|| o.get("unit").and_then(Value::as_str))
+        .unwrap_or("1");
     Some((value, unit))
 }
 
 impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
     pub fn new(ctx: &'x Context<'c>, resource: &'a Value) -> Self {
         let model = ctx.model;
-        let root = Item::Node(JsonNode { value: Some(resource), meta: None, ty: Self::resource_type(model, resource) });
-        Eval { ctx, model, root, root_value: resource, now: ctx.now.unwrap_or_else(now_utc) }
+        let root = Item::Node(JsonNode {
+            value: Some(resource),
+            meta: None,
+            ty: Self::resource_type(model, resource),
+        });
+        Eval {
+            ctx,
+            model,
+            root,
+            root_value: resource,
+            now: ctx.now.unwrap_or_else(now_utc),
+        }
     }
 
     fn resource_type(model: &dyn ModelProvider, v: &Value) -> NodeType {
-        match v.get("resourceType").and_then(Value::as_str).and_then(|t| model.type_name(t)) {
+        match v
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .and_then(|t| model.type_name(t))
+        {
             Some(t) => NodeType::named(t),
             None => NodeType::default(),
         }
@@ -102,7 +128,10 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 Literal::Date(d) => vec![Item::Date(*d)],
                 Literal::DateTime(d) => vec![Item::DateTime(*d)],
                 Literal::Time(t) => vec![Item::Time(*t)],
-                Literal::Quantity(v, u) => vec![Item::Quantity(Quantity { value: *v, unit: Cow::Owned(u.clone()) })],
+                Literal::Quantity(v, u) => vec![Item::Quantity(Quantity {
+                    value: *v,
+                    unit: Cow::Owned(u.clone()),
+                })],
             }),
             Node::Member(base, name) => {
                 let mut out = Vec::new();
@@ -138,13 +167,21 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                     Some(i) => i,
                     None => return Ok(vec![]),
                 };
-                Ok(usize::try_from(i).ok().and_then(|i| input.into_iter().nth(i)).into_iter().collect())
+                Ok(usize::try_from(i)
+                    .ok()
+                    .and_then(|i| input.into_iter().nth(i))
+                    .into_iter()
+                    .collect())
             }
             Node::This => Ok(match env.this {
                 Some(t) => vec![t.clone()],
                 None => focus.to_vec(),
             }),
-            Node::IndexVar => Ok(env.index.map(|i| Item::Integer(i as i64)).into_iter().collect()),
+            Node::IndexVar => Ok(env
+                .index
+                .map(|i| Item::Integer(i as i64))
+                .into_iter()
+                .collect()),
             Node::Total => Ok(env.total.map(<[Item<'a>]>::to_vec).unwrap_or_default()),
             Node::Focus => Ok(focus.to_vec()),
             Node::Var(name) => self.variable(name),
@@ -154,9 +191,17 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 for it in &v {
                     out.push(match self.prim(it) {
                         Prim::Int(i) => Item::Integer(-i),
-                        Prim::Dec(d) => Item::Decimal(d.neg()),
-                        Prim::Qty(d, u) => Item::Quantity(Quantity { value: d.neg(), unit: Cow::Owned(u.to_string()) }),
-                        _ => return Err(EvalError::Type(format!("cannot negate {}", it.type_name()))),
+                        Prim::Dec(d) => Item::Decimal(d.negate()),
+                        Prim::Qty(d, u) => Item::Quantity(Quantity {
+                            value: d.negate(),
+                            unit: Cow::Owned(u.to_string()),
+                        }),
+                        _ => {
+                            return Err(EvalError::Type(format!(
+                                "cannot negate {}",
+                                it.type_name()
+                            )))
+                        }
                     });
                 }
                 Ok(out)
@@ -175,7 +220,9 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
             Node::As(base, ts) | Node::OfType(base, ts) => {
                 self.check_type_name(ts)?;
                 let v = self.eval(base, focus, env)?;
-                Ok(v.into_iter().filter(|it| self.is_type(it, ts, true)).collect())
+                Ok(v.into_iter()
+                    .filter(|it| self.is_type(it, ts, true))
+                    .collect())
             }
         }
     }
@@ -216,7 +263,13 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
         declared
     }
 
-    fn push_values(&self, v: Option<&'a Value>, meta: Option<&'a Value>, ty: NodeType, out: &mut Vec<Item<'a>>) {
+    fn push_values(
+        &self,
+        v: Option<&'a Value>,
+        meta: Option<&'a Value>,
+        ty: NodeType,
+        out: &mut Vec<Item<'a>>,
+    ) {
         match (v, meta) {
             (Some(Value::Array(a)), m) => {
                 let ma = match m {
@@ -227,19 +280,31 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                     let mx = ma.and_then(|ma| ma.get(i)).filter(|m| !m.is_null());
                     let xv = if x.is_null() { None } else { Some(x) };
                     if xv.is_some() || mx.is_some() {
-                        out.push(Item::Node(JsonNode { value: xv, meta: mx, ty: self.node_type(ty, xv) }));
+                        out.push(Item::Node(JsonNode {
+                            value: xv,
+                            meta: mx,
+                            ty: self.node_type(ty, xv),
+                        }));
                     }
                 }
             }
             (None, Some(Value::Array(ma))) => {
                 for m in ma.iter().filter(|m| !m.is_null()) {
-                    out.push(Item::Node(JsonNode { value: None, meta: Some(m), ty }));
+                    out.push(Item::Node(JsonNode {
+                        value: None,
+                        meta: Some(m),
+                        ty,
+                    }));
                 }
             }
             (Some(Value::Null), None) | (None, None) => {}
             (v, m) => {
                 let v = v.filter(|v| !v.is_null());
-                out.push(Item::Node(JsonNode { value: v, meta: m, ty: self.node_type(ty, v) }));
+                out.push(Item::Node(JsonNode {
+                    value: v,
+                    meta: m,
+                    ty: self.node_type(ty, v),
+                }));
             }
         }
     }
@@ -248,7 +313,10 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
     pub fn navigate(&self, item: &Item<'a>, name: &str, out: &mut Vec<Item<'a>>) {
         let n = match item {
             Item::Node(n) => n,
-            Item::Type { namespace, name: tn } => {
+            Item::Type {
+                namespace,
+                name: tn,
+            } => {
                 match name {
                     "namespace" => out.push(Item::str(namespace)),
                     "name" => out.push(Item::String(tn.clone())),
@@ -263,8 +331,16 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
             if let Some(Value::Object(meta)) = n.meta {
                 if let Some(v) = meta.get(name) {
                     let t = match name {
-                        "extension" => self.model.type_name("Extension").map(NodeType::named).unwrap_or_default(),
-                        "id" => self.model.type_name("string").map(NodeType::named).unwrap_or_default(),
+                        "extension" => self
+                            .model
+                            .type_name("Extension")
+                            .map(NodeType::named)
+                            .unwrap_or_default(),
+                        "id" => self
+                            .model
+                            .type_name("string")
+                            .map(NodeType::named)
+                            .unwrap_or_default(),
                         _ => NodeType::default(),
                     };
                     self.push_values(Some(v), None, t, out);
@@ -283,7 +359,10 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
         }
         match self.model.element(ty.path, name) {
             Some(Element::Typed { type_name, path }) => {
-                let t = NodeType { name: type_name, path };
+                let t = NodeType {
+                    name: type_name,
+                    path,
+                };
                 let meta = if self.model.type_kind(type_name) == Some(TypeKind::Primitive) {
                     map.get(&format!("_{name}"))
                 } else {
@@ -306,7 +385,9 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
 
     fn choice(&self, map: &'a serde_json::Map<String, Value>, name: &str, out: &mut Vec<Item<'a>>) {
         for (k, v) in map {
-            let Some(suffix) = k.strip_prefix(name) else { continue };
+            let Some(suffix) = k.strip_prefix(name) else {
+                continue;
+            };
             if !suffix.starts_with(|c: char| c.is_ascii_uppercase()) {
                 continue;
             }
@@ -316,7 +397,9 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
         }
         // A primitive choice with only metadata (`_valueString`).
         for (k, m) in map {
-            let Some(rest) = k.strip_prefix('_').and_then(|r| r.strip_prefix(name)) else { continue };
+            let Some(rest) = k.strip_prefix('_').and_then(|r| r.strip_prefix(name)) else {
+                continue;
+            };
             if rest.starts_with(|c: char| c.is_ascii_uppercase()) && !map.contains_key(&k[1..]) {
                 self.push_values(None, Some(m), self.choice_type(rest), out);
             }
@@ -335,7 +418,11 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
             lower.push(c.to_ascii_lowercase());
         }
         lower.extend(cs);
-        self.model.type_name(&lower).or_else(|| self.model.type_name(suffix)).map(NodeType::named).unwrap_or_default()
+        self.model
+            .type_name(&lower)
+            .or_else(|| self.model.type_name(suffix))
+            .map(NodeType::named)
+            .unwrap_or_default()
     }
 
     /// All child nodes of an item, in JSON order.
@@ -353,7 +440,15 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 match self.model.element(n.ty.path, key) {
                     Some(Element::Typed { type_name, path }) => {
                         let meta = map.get(&format!("_{key}"));
-                        self.push_values(map.get(key), meta, NodeType { name: type_name, path }, out)
+                        self.push_values(
+                            map.get(key),
+                            meta,
+                            NodeType {
+                                name: type_name,
+                                path,
+                            },
+                            out,
+                        )
                     }
                     _ => {
                         // Choice JSON names (`valueQuantity`) or unknown elements.
@@ -401,10 +496,7 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
     /// The FHIR or System type of an item as (namespace, name).
     pub fn type_of(&self, it: &Item<'a>) -> (&'static str, String) {
         match it {
-            Item::Node(n) if !n.ty.name.is_empty() => {
-                let name = if n.ty.path.contains('.') { n.ty.name } else { n.ty.name };
-                ("FHIR", name.to_string())
-            }
+            Item::Node(n) if !n.ty.name.is_empty() => ("FHIR", n.ty.name.to_string()),
             Item::Node(n) => match n.value {
                 Some(Value::Object(o)) => match o.get("resourceType").and_then(Value::as_str) {
                     Some(rt) => ("FHIR", rt.to_string()),
@@ -429,9 +521,12 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
 
     /// A type name neither the model nor System knows is an error, not a silent `false`.
     fn check_type_name(&self, ts: &TypeSpec) -> Result<(), EvalError> {
-        const SYSTEM: [&str; 8] = ["Boolean", "Integer", "Decimal", "String", "Date", "DateTime", "Time", "Quantity"];
+        const SYSTEM: [&str; 8] = [
+            "Boolean", "Integer", "Decimal", "String", "Date", "DateTime", "Time", "Quantity",
+        ];
         let system = SYSTEM.contains(&ts.name.as_str());
-        let fhir = self.model.type_name(&ts.name).is_some() || QUANTITY_TYPES.contains(&ts.name.as_str());
+        let fhir =
+            self.model.type_name(&ts.name).is_some() || QUANTITY_TYPES.contains(&ts.name.as_str());
         // A qualified name (`System.Patient`) is simply not matched; a bare unknown name
         // is a mistake worth reporting (`as(string1)`).
         let known = ts.namespace.is_some() || system || fhir;
@@ -481,7 +576,9 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
             Item::Quantity(q) => Prim::Qty(q.value, &q.unit),
             Item::Type { namespace, name } => Prim::Type(namespace, name),
             Item::Node(n) => {
-                let Some(v) = n.value else { return Prim::Nothing };
+                let Some(v) = n.value else {
+                    return Prim::Nothing;
+                };
                 let t = n.ty.name;
                 match v {
                     Value::Bool(b) => Prim::Bool(*b),
@@ -528,7 +625,9 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
 
     /// The item as a System value (owned), for conversion functions and output.
     pub fn to_system(&self, it: &Item<'a>) -> Option<Item<'a>> {
-        let Item::Node(n) = it else { return Some(it.clone()) };
+        let Item::Node(n) = it else {
+            return Some(it.clone());
+        };
         Some(match self.prim(it) {
             Prim::Bool(b) => Item::Boolean(b),
             Prim::Int(i) => Item::Integer(i),
@@ -540,7 +639,10 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
             Prim::Date(d) => Item::Date(d),
             Prim::DateTime(d) => Item::DateTime(d),
             Prim::Time(t) => Item::Time(t),
-            Prim::Qty(d, u) => Item::Quantity(Quantity { value: d, unit: Cow::Owned(u.to_string()) }),
+            Prim::Qty(d, u) => Item::Quantity(Quantity {
+                value: d,
+                unit: Cow::Owned(u.to_string()),
+            }),
             _ => return None,
         })
     }
@@ -550,7 +652,10 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
             [] => Ok(None),
             [it] => match self.prim(it) {
                 Prim::Int(i) => Ok(Some(i)),
-                _ => Err(EvalError::Type(format!("{what} expects an integer, found {}", it.type_name()))),
+                _ => Err(EvalError::Type(format!(
+                    "{what} expects an integer, found {}",
+                    it.type_name()
+                ))),
             },
             _ => Err(EvalError::NotSingleton(what.into(), v.len())),
         }
@@ -587,7 +692,9 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 let s = x.scale().min(y.scale());
                 x.round_to(s) == y.round_to(s)
             }
-            (Prim::Date(x) | Prim::DateTime(x), Prim::Date(y) | Prim::DateTime(y)) => x.compare(y) == Some(Ordering::Equal),
+            (Prim::Date(x) | Prim::DateTime(x), Prim::Date(y) | Prim::DateTime(y)) => {
+                x.compare(y) == Some(Ordering::Equal)
+            }
             (Prim::Time(x), Prim::Time(y)) => x.compare(y) == Some(Ordering::Equal),
             (Prim::Qty(x, ux), Prim::Qty(y, uy)) => match ucum::convert(*y, uy, ux) {
                 // Equivalent at the precision of the less precise operand.
@@ -607,7 +714,9 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
         let (pa, pb) = (self.prim(a), self.prim(b));
         Ok(match (&pa, &pb) {
             (Prim::Int(x), Prim::Int(y)) => Some(x.cmp(y)),
-            (Prim::Int(_) | Prim::Dec(_), Prim::Int(_) | Prim::Dec(_)) => Some(as_dec(&pa).cmp(&as_dec(&pb))),
+            (Prim::Int(_) | Prim::Dec(_), Prim::Int(_) | Prim::Dec(_)) => {
+                Some(as_dec(&pa).cmp(&as_dec(&pb)))
+            }
             (Prim::Str(x), Prim::Str(y)) => Some(x.cmp(y)),
             (Prim::Date(x) | Prim::DateTime(x), Prim::Date(y) | Prim::DateTime(y)) => x.compare(y),
             (Prim::Str(s), Prim::Date(y) | Prim::DateTime(y)) => match DateTime::parse(s) {
@@ -621,7 +730,11 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
             (Prim::Time(x), Prim::Time(y)) => x.compare(y),
             (Prim::Qty(x, ux), Prim::Qty(y, uy)) => qty_cmp(*x, ux, *y, uy),
             _ => {
-                return Err(EvalError::Type(format!("cannot compare {} with {}", a.type_name(), b.type_name())));
+                return Err(EvalError::Type(format!(
+                    "cannot compare {} with {}",
+                    a.type_name(),
+                    b.type_name()
+                )));
             }
         })
     }
@@ -681,7 +794,14 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
 
     // ----- operators ----------------------------------------------------------------------
 
-    fn binary(&mut self, op: BinOp, l: &Node, r: &Node, focus: &[Item<'a>], env: Env<'_, 'a>) -> R<'a> {
+    fn binary(
+        &mut self,
+        op: BinOp,
+        l: &Node,
+        r: &Node,
+        focus: &[Item<'a>],
+        env: Env<'_, 'a>,
+    ) -> R<'a> {
         // Boolean operators short-circuit where three-valued logic allows.
         match op {
             BinOp::And | BinOp::Or | BinOp::Xor | BinOp::Implies => {
@@ -751,7 +871,12 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 let (x, y) = match (a.as_slice(), b.as_slice()) {
                     ([], _) | (_, []) => return Ok(vec![]),
                     ([x], [y]) => (x, y),
-                    _ => return Err(EvalError::NotSingleton("comparison".into(), a.len().max(b.len()))),
+                    _ => {
+                        return Err(EvalError::NotSingleton(
+                            "comparison".into(),
+                            a.len().max(b.len()),
+                        ))
+                    }
                 };
                 let ord = self.item_cmp(x, y)?;
                 boolean(ord.map(|o| match op {
@@ -775,7 +900,12 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 let (x, y) = match (a.as_slice(), b.as_slice()) {
                     ([], _) | (_, []) => return Ok(vec![]),
                     ([x], [y]) => (x, y),
-                    _ => return Err(EvalError::NotSingleton("arithmetic".into(), a.len().max(b.len()))),
+                    _ => {
+                        return Err(EvalError::NotSingleton(
+                            "arithmetic".into(),
+                            a.len().max(b.len()),
+                        ))
+                    }
                 };
                 self.arith(op, x, y)
             }
@@ -784,7 +914,13 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
 
     fn arith(&self, op: BinOp, x: &Item<'a>, y: &Item<'a>) -> R<'a> {
         let (px, py) = (self.prim(x), self.prim(y));
-        let bad = || Err(EvalError::Type(format!("cannot apply {op:?} to {} and {}", x.type_name(), y.type_name())));
+        let bad = || {
+            Err(EvalError::Type(format!(
+                "cannot apply {op:?} to {} and {}",
+                x.type_name(),
+                y.type_name()
+            )))
+        };
         let one = |it: Option<Item<'a>>| Ok(it.into_iter().collect());
         match (&px, &py) {
             (Prim::Int(a), Prim::Int(b)) => {
@@ -795,7 +931,9 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                     BinOp::IntDiv => a.checked_div(*b),
                     BinOp::Mod => a.checked_rem(*b),
                     BinOp::Div => {
-                        return one(Decimal::from_i64(*a).div(Decimal::from_i64(*b)).map(Item::Decimal));
+                        return one(Decimal::from_i64(*a)
+                            .checked_div(Decimal::from_i64(*b))
+                            .map(Item::Decimal));
                     }
                     _ => return bad(),
                 };
@@ -804,58 +942,120 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
             (Prim::Int(_) | Prim::Dec(_), Prim::Int(_) | Prim::Dec(_)) => {
                 let (a, b) = (as_dec(&px), as_dec(&py));
                 let r = match op {
-                    BinOp::Add => a.add(b),
-                    BinOp::Sub => a.sub(b),
-                    BinOp::Mul => a.mul(b),
-                    BinOp::Div => a.div(b),
+                    BinOp::Add => a.checked_add(b),
+                    BinOp::Sub => a.checked_sub(b),
+                    BinOp::Mul => a.checked_mul(b),
+                    BinOp::Div => a.checked_div(b),
                     BinOp::IntDiv => {
                         return one(a.div_trunc(b).and_then(|d| d.to_i64()).map(Item::Integer));
                     }
-                    BinOp::Mod => a.rem(b),
+                    BinOp::Mod => a.checked_rem(b),
                     _ => return bad(),
                 };
                 one(r.map(Item::Decimal))
             }
-            (Prim::Str(a), Prim::Str(b)) if op == BinOp::Add => one(Some(Item::String(Cow::Owned(format!("{a}{b}"))))),
-            (Prim::Date(d), Prim::Qty(v, u)) | (Prim::DateTime(d), Prim::Qty(v, u)) if matches!(op, BinOp::Add | BinOp::Sub) => {
-                let v = if op == BinOp::Sub { v.neg() } else { *v };
+            (Prim::Str(a), Prim::Str(b)) if op == BinOp::Add => {
+                one(Some(Item::String(Cow::Owned(format!("{a}{b}")))))
+            }
+            (Prim::Date(d), Prim::Qty(v, u)) | (Prim::DateTime(d), Prim::Qty(v, u))
+                if matches!(op, BinOp::Add | BinOp::Sub) =>
+            {
+                let v = if op == BinOp::Sub { v.negate() } else { *v };
                 if matches!(*u, "a" | "mo") {
-                    return Err(EvalError::Type(format!("UCUM unit '{u}' is not a calendar duration")));
+                    return Err(EvalError::Type(format!(
+                        "UCUM unit '{u}' is not a calendar duration"
+                    )));
                 }
-                let r = d.add(&v, u).ok_or_else(|| EvalError::Invalid(format!("cannot add {u} to a date")))?;
-                one(Some(if matches!(px, Prim::Date(_)) { Item::Date(r) } else { Item::DateTime(r) }))
+                let r = d
+                    .add(&v, u)
+                    .ok_or_else(|| EvalError::Invalid(format!("cannot add {u} to a date")))?;
+                one(Some(if matches!(px, Prim::Date(_)) {
+                    Item::Date(r)
+                } else {
+                    Item::DateTime(r)
+                }))
             }
             (Prim::Time(t), Prim::Qty(v, u)) if matches!(op, BinOp::Add | BinOp::Sub) => {
-                let v = if op == BinOp::Sub { v.neg() } else { *v };
-                let r = t.add(&v, u).ok_or_else(|| EvalError::Invalid(format!("cannot add {u} to a time")))?;
+                let v = if op == BinOp::Sub { v.negate() } else { *v };
+                let r = t
+                    .add(&v, u)
+                    .ok_or_else(|| EvalError::Invalid(format!("cannot add {u} to a time")))?;
                 one(Some(Item::Time(r)))
             }
             (Prim::Qty(a, ua), Prim::Qty(b, ub)) => match op {
                 BinOp::Add | BinOp::Sub => {
-                    let Some(b) = ucum::convert(*b, ub, ua) else { return Ok(vec![]) };
-                    let r = if op == BinOp::Add { a.add(b) } else { a.sub(b) };
-                    one(r.map(|v| Item::Quantity(Quantity { value: v, unit: Cow::Owned(ua.to_string()) })))
+                    let Some(b) = ucum::convert(*b, ub, ua) else {
+                        return Ok(vec![]);
+                    };
+                    let r = if op == BinOp::Add {
+                        a.checked_add(b)
+                    } else {
+                        a.checked_sub(b)
+                    };
+                    one(r.map(|v| {
+                        Item::Quantity(Quantity {
+                            value: v,
+                            unit: Cow::Owned(ua.to_string()),
+                        })
+                    }))
                 }
                 BinOp::Mul | BinOp::Div => {
                     let (ua, ub) = (ucum::calendar_to_ucum(ua), ucum::calendar_to_ucum(ub));
                     let (value, unit) = if op == BinOp::Mul {
-                        (a.mul(*b), if ua == "1" { ub.to_string() } else if ub == "1" { ua.to_string() } else { format!("{ua}.{ub}") })
+                        (
+                            a.checked_mul(*b),
+                            if ua == "1" {
+                                ub.to_string()
+                            } else if ub == "1" {
+                                ua.to_string()
+                            } else {
+                                format!("{ua}.{ub}")
+                            },
+                        )
                     } else if ua == ub {
-                        (a.div(*b), "1".to_string())
+                        (a.checked_div(*b), "1".to_string())
                     } else {
-                        (a.div(*b), if ub == "1" { ua.to_string() } else { format!("{ua}/{ub}") })
+                        (
+                            a.checked_div(*b),
+                            if ub == "1" {
+                                ua.to_string()
+                            } else {
+                                format!("{ua}/{ub}")
+                            },
+                        )
                     };
-                    one(value.map(|v| Item::Quantity(Quantity { value: v, unit: Cow::Owned(unit) })))
+                    one(value.map(|v| {
+                        Item::Quantity(Quantity {
+                            value: v,
+                            unit: Cow::Owned(unit),
+                        })
+                    }))
                 }
                 _ => bad(),
             },
-            (Prim::Qty(a, u), Prim::Int(_) | Prim::Dec(_)) if matches!(op, BinOp::Mul | BinOp::Div) => {
+            (Prim::Qty(a, u), Prim::Int(_) | Prim::Dec(_))
+                if matches!(op, BinOp::Mul | BinOp::Div) =>
+            {
                 let b = as_dec(&py);
-                let r = if op == BinOp::Mul { a.mul(b) } else { a.div(b) };
-                one(r.map(|v| Item::Quantity(Quantity { value: v, unit: Cow::Owned(u.to_string()) })))
+                let r = if op == BinOp::Mul {
+                    a.checked_mul(b)
+                } else {
+                    a.checked_div(b)
+                };
+                one(r.map(|v| {
+                    Item::Quantity(Quantity {
+                        value: v,
+                        unit: Cow::Owned(u.to_string()),
+                    })
+                }))
             }
             (Prim::Int(_) | Prim::Dec(_), Prim::Qty(b, u)) if op == BinOp::Mul => {
-                one(as_dec(&px).mul(*b).map(|v| Item::Quantity(Quantity { value: v, unit: Cow::Owned(u.to_string()) })))
+                one(as_dec(&px).checked_mul(*b).map(|v| {
+                    Item::Quantity(Quantity {
+                        value: v,
+                        unit: Cow::Owned(u.to_string()),
+                    })
+                }))
             }
             _ => bad(),
         }
@@ -871,7 +1071,10 @@ pub(crate) fn as_dec(p: &Prim<'_>) -> Decimal {
 }
 
 fn normalize(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 fn qty_cmp(x: Decimal, ux: &str, y: Decimal, uy: &str) -> Option<Ordering> {
@@ -888,13 +1091,14 @@ pub(crate) fn prim_eq(pa: &Prim<'_>, pb: &Prim<'_>) -> Option<bool> {
         (Prim::Int(x), Prim::Int(y)) => x == y,
         (Prim::Int(_) | Prim::Dec(_), Prim::Int(_) | Prim::Dec(_)) => as_dec(pa) == as_dec(pb),
         (Prim::Str(x), Prim::Str(y)) => x == y,
-        (Prim::Date(x) | Prim::DateTime(x), Prim::Date(y) | Prim::DateTime(y)) => x.compare(y)? == Ordering::Equal,
-        (Prim::Str(s), Prim::Date(y) | Prim::DateTime(y)) | (Prim::Date(y) | Prim::DateTime(y), Prim::Str(s)) => {
-            match DateTime::parse(s) {
-                Some((x, _)) => x.compare(y)? == Ordering::Equal,
-                None => false,
-            }
+        (Prim::Date(x) | Prim::DateTime(x), Prim::Date(y) | Prim::DateTime(y)) => {
+            x.compare(y)? == Ordering::Equal
         }
+        (Prim::Str(s), Prim::Date(y) | Prim::DateTime(y))
+        | (Prim::Date(y) | Prim::DateTime(y), Prim::Str(s)) => match DateTime::parse(s) {
+            Some((x, _)) => x.compare(y)? == Ordering::Equal,
+            None => false,
+        },
         (Prim::Time(x), Prim::Time(y)) => x.compare(y)? == Ordering::Equal,
         (Prim::Qty(x, ux), Prim::Qty(y, uy)) => qty_cmp(*x, ux, *y, uy)? == Ordering::Equal,
         (Prim::Complex(x), Prim::Complex(y)) => x == y,

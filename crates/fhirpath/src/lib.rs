@@ -58,9 +58,9 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::datetime::DateTime;
 pub use crate::model::{Element, ModelProvider, NoModel, TypeKind};
 pub use crate::value::{Collection, Item, JsonNode, NodeType, Quantity};
-use crate::datetime::DateTime;
 
 /// Most items any intermediate collection may hold.
 pub const MAX_ITEMS: usize = 1_000_000;
@@ -118,14 +118,23 @@ pub struct Context<'c> {
 
 impl fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context").field("variables", &self.variables.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("variables", &self.variables.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
 impl<'c> Context<'c> {
     /// A context over the given type model, without hooks.
     pub fn new(model: &'c dyn ModelProvider) -> Self {
-        Context { model, variables: HashMap::new(), resolver: None, terminology: None, trace: None, now: None }
+        Context {
+            model,
+            variables: HashMap::new(),
+            resolver: None,
+            terminology: None,
+            trace: None,
+            now: None,
+        }
     }
 
     /// A context over the FHIR R4 model.
@@ -181,7 +190,10 @@ pub struct Expr {
 impl Expr {
     /// Compile expression text. Errors say what was expected and at which character.
     pub fn parse(text: &str) -> Result<Expr, ParseError> {
-        Ok(Expr { root: parser::parse(text)?, text: text.to_string() })
+        Ok(Expr {
+            root: parser::parse(text)?,
+            text: text.to_string(),
+        })
     }
 
     /// The expression text as given.
@@ -196,11 +208,19 @@ impl Expr {
 
     /// Evaluate against a resource (or any element) given as JSON. The resource is also
     /// `%resource`, `%rootResource` and `%context`.
-    pub fn evaluate<'a, 'c: 'a>(&self, resource: &'a Value, ctx: &Context<'c>) -> Result<Collection<'a>, EvalError> {
+    pub fn evaluate<'a, 'c: 'a>(
+        &self,
+        resource: &'a Value,
+        ctx: &Context<'c>,
+    ) -> Result<Collection<'a>, EvalError> {
         let mut ev = eval::Eval::new(ctx, resource);
         let root = ev.root.clone();
         let focus = [root];
-        let env = eval::Env { this: Some(&focus[0]), index: None, total: None };
+        let env = eval::Env {
+            this: Some(&focus[0]),
+            index: None,
+            total: None,
+        };
         ev.eval(&self.root, &focus, env).map(Collection)
     }
 }

@@ -51,7 +51,10 @@ fn describe(t: &Tok) -> String {
 }
 
 fn err(pos: usize, message: impl Into<String>) -> ParseError {
-    ParseError { position: pos, message: message.into() }
+    ParseError {
+        position: pos,
+        message: message.into(),
+    }
 }
 
 fn date_regex() -> &'static Regex {
@@ -65,7 +68,8 @@ fn date_regex() -> &'static Regex {
 }
 
 const SYMBOLS: [&str; 22] = [
-    "<=", ">=", "!=", "!~", "(", ")", "[", "]", "{", "}", ".", ",", "+", "-", "*", "/", "&", "|", "<", ">", "=", "~",
+    "<=", ">=", "!=", "!~", "(", ")", "[", "]", "{", "}", ".", ",", "+", "-", "*", "/", "&", "|",
+    "<", ">", "=", "~",
 ];
 
 fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
@@ -98,7 +102,11 @@ fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
             let (s, next) = lex_string(src, i, c).map_err(|(p, m)| err(char_pos(p), m))?;
             i = next;
             out.push(Token {
-                tok: if c == b'`' { Tok::Ident(s, true) } else { Tok::Str(s) },
+                tok: if c == b'`' {
+                    Tok::Ident(s, true)
+                } else {
+                    Tok::Str(s)
+                },
                 pos: char_pos(start),
             });
             continue;
@@ -113,23 +121,38 @@ fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
                     i += 1;
                 }
             }
-            out.push(Token { tok: Tok::Num(src[start..i].to_string()), pos: char_pos(start) });
+            out.push(Token {
+                tok: Tok::Num(src[start..i].to_string()),
+                pos: char_pos(start),
+            });
             continue;
         }
         if c.is_ascii_alphabetic() || c == b'_' {
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                 i += 1;
             }
-            out.push(Token { tok: Tok::Ident(src[start..i].to_string(), false), pos: char_pos(start) });
+            out.push(Token {
+                tok: Tok::Ident(src[start..i].to_string(), false),
+                pos: char_pos(start),
+            });
             continue;
         }
         if c == b'@' {
-            let m = date_regex().find(&src[i + 1..]).map(|m| m.as_str()).unwrap_or("");
+            let m = date_regex()
+                .find(&src[i + 1..])
+                .map(|m| m.as_str())
+                .unwrap_or("");
             if m.is_empty() {
-                return Err(err(char_pos(i), "expected a date, date-time or time after '@'"));
+                return Err(err(
+                    char_pos(i),
+                    "expected a date, date-time or time after '@'",
+                ));
             }
             i += 1 + m.len();
-            out.push(Token { tok: Tok::DateLit(m.to_string()), pos: char_pos(start) });
+            out.push(Token {
+                tok: Tok::DateLit(m.to_string()),
+                pos: char_pos(start),
+            });
             continue;
         }
         if c == b'%' || c == b'$' {
@@ -144,17 +167,30 @@ fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
                     i += 1;
                 }
                 if s0 == i {
-                    return Err(err(char_pos(start), format!("expected a name after '{}'", c as char)));
+                    return Err(err(
+                        char_pos(start),
+                        format!("expected a name after '{}'", c as char),
+                    ));
                 }
                 src[s0..i].to_string()
             };
-            out.push(Token { tok: if c == b'%' { Tok::Env(name) } else { Tok::Dollar(name) }, pos: char_pos(start) });
+            out.push(Token {
+                tok: if c == b'%' {
+                    Tok::Env(name)
+                } else {
+                    Tok::Dollar(name)
+                },
+                pos: char_pos(start),
+            });
             continue;
         }
         match SYMBOLS.iter().find(|s| src[i..].starts_with(**s)) {
             Some(s) => {
                 i += s.len();
-                out.push(Token { tok: Tok::Sym(s), pos: char_pos(start) });
+                out.push(Token {
+                    tok: Tok::Sym(s),
+                    pos: char_pos(start),
+                });
             }
             None => {
                 let ch = src[i..].chars().next().unwrap_or('?');
@@ -162,7 +198,10 @@ fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
             }
         }
     }
-    out.push(Token { tok: Tok::Eof, pos: src.chars().count() });
+    out.push(Token {
+        tok: Tok::Eof,
+        pos: src.chars().count(),
+    });
     Ok(out)
 }
 
@@ -183,7 +222,8 @@ fn lex_string(src: &str, start: usize, quote: u8) -> Result<(String, usize), (us
                 'f' => out.push('\u{c}'),
                 'u' => {
                     let hex: String = (0..4).filter_map(|_| chars.next().map(|x| x.1)).collect();
-                    let v = u32::from_str_radix(&hex, 16).map_err(|_| (at, "expected 4 hex digits after \\u".to_string()))?;
+                    let v = u32::from_str_radix(&hex, 16)
+                        .map_err(|_| (at, "expected 4 hex digits after \\u".to_string()))?;
                     out.push(char::from_u32(v).unwrap_or('\u{fffd}'));
                 }
                 other => out.push(other),
@@ -192,7 +232,10 @@ fn lex_string(src: &str, start: usize, quote: u8) -> Result<(String, usize), (us
         }
         out.push(ch);
     }
-    Err((start, format!("expected closing {} for the literal", quote as char)))
+    Err((
+        start,
+        format!("expected closing {} for the literal", quote as char),
+    ))
 }
 
 const CALENDAR_UNITS: [&str; 16] = [
@@ -228,11 +271,21 @@ pub fn parse(src: &str) -> Result<Node, ParseError> {
         return Err(err(0, format!("expression longer than {MAX_LEN} bytes")));
     }
     let toks = lex(src)?;
-    let mut p = Parser { toks, i: 0, depth: 0 };
+    let mut p = Parser {
+        toks,
+        i: 0,
+        depth: 0,
+    };
     let (node, _) = p.expr(0)?;
     let t = p.peek();
     if t.tok != Tok::Eof {
-        return Err(err(t.pos, format!("expected an operator or end of expression, found {}", describe(&t.tok))));
+        return Err(err(
+            t.pos,
+            format!(
+                "expected an operator or end of expression, found {}",
+                describe(&t.tok)
+            ),
+        ));
     }
     Ok(node)
 }
@@ -294,12 +347,18 @@ impl Parser {
         if t.tok == Tok::Sym(s) {
             Ok(())
         } else {
-            Err(err(t.pos, format!("expected '{s}', found {}", describe(&t.tok))))
+            Err(err(
+                t.pos,
+                format!("expected '{s}', found {}", describe(&t.tok)),
+            ))
         }
     }
     fn check_depth(&self, d: u32, pos: usize) -> Result<u32, ParseError> {
         if d > MAX_DEPTH || self.depth > MAX_DEPTH {
-            Err(err(pos, format!("expression nested deeper than {MAX_DEPTH} levels")))
+            Err(err(
+                pos,
+                format!("expression nested deeper than {MAX_DEPTH} levels"),
+            ))
         } else {
             Ok(d)
         }
@@ -317,11 +376,17 @@ impl Parser {
                     self.next();
                     let ts = self.type_spec()?;
                     d = self.check_depth(d + 1, t.pos)?;
-                    lhs = if w == "is" { Node::Is(Box::new(lhs), ts) } else { Node::As(Box::new(lhs), ts) };
+                    lhs = if w == "is" {
+                        Node::Is(Box::new(lhs), ts)
+                    } else {
+                        Node::As(Box::new(lhs), ts)
+                    };
                     continue;
                 }
             }
-            let Some((op, prec)) = binop(&t.tok) else { break };
+            let Some((op, prec)) = binop(&t.tok) else {
+                break;
+            };
             if prec < min_prec {
                 break;
             }
@@ -337,16 +402,25 @@ impl Parser {
     fn type_spec(&mut self) -> Result<TypeSpec, ParseError> {
         let t = self.next();
         let Tok::Ident(first, _) = t.tok else {
-            return Err(err(t.pos, format!("expected a type name, found {}", describe(&t.tok))));
+            return Err(err(
+                t.pos,
+                format!("expected a type name, found {}", describe(&t.tok)),
+            ));
         };
         if self.peek().tok == Tok::Sym(".") {
             if let Tok::Ident(second, _) = self.peek_at(1).clone() {
                 self.next();
                 self.next();
-                return Ok(TypeSpec { namespace: Some(first), name: second });
+                return Ok(TypeSpec {
+                    namespace: Some(first),
+                    name: second,
+                });
             }
         }
-        Ok(TypeSpec { namespace: None, name: first })
+        Ok(TypeSpec {
+            namespace: None,
+            name: first,
+        })
     }
 
     fn unary(&mut self) -> Result<Parsed, ParseError> {
@@ -362,8 +436,10 @@ impl Parser {
             }
             let node = match inner {
                 Node::Literal(Literal::Integer(v)) => Node::Literal(Literal::Integer(-v)),
-                Node::Literal(Literal::Decimal(v)) => Node::Literal(Literal::Decimal(v.neg())),
-                Node::Literal(Literal::Quantity(v, u)) => Node::Literal(Literal::Quantity(v.neg(), u)),
+                Node::Literal(Literal::Decimal(v)) => Node::Literal(Literal::Decimal(v.negate())),
+                Node::Literal(Literal::Quantity(v, u)) => {
+                    Node::Literal(Literal::Quantity(v.negate(), u))
+                }
                 other => Node::Negate(Box::new(other)),
             };
             return Ok((node, self.check_depth(d + 1, t.pos)?));
@@ -376,7 +452,10 @@ impl Parser {
                     self.next();
                     let nt = self.next();
                     let Tok::Ident(name, quoted) = nt.tok else {
-                        return Err(err(nt.pos, format!("expected a name after '.', found {}", describe(&nt.tok))));
+                        return Err(err(
+                            nt.pos,
+                            format!("expected a name after '.', found {}", describe(&nt.tok)),
+                        ));
                     };
                     d = self.check_depth(d + 1, nt.pos)?;
                     if !quoted && self.peek().tok == Tok::Sym("(") {
@@ -419,9 +498,18 @@ impl Parser {
         self.expect_sym(")")?;
         let base_box = base.map(Box::new);
         if matches!(name.as_str(), "is" | "as" | "ofType") {
-            let [arg] = <[Node; 1]>::try_from(args)
-                .map_err(|_| err(pos, format!("expected exactly one type name as the argument of {name}()")))?;
-            let ts = node_to_type_spec(&arg).ok_or_else(|| err(pos, format!("expected a type name as the argument of {name}()")))?;
+            let [arg] = <[Node; 1]>::try_from(args).map_err(|_| {
+                err(
+                    pos,
+                    format!("expected exactly one type name as the argument of {name}()"),
+                )
+            })?;
+            let ts = node_to_type_spec(&arg).ok_or_else(|| {
+                err(
+                    pos,
+                    format!("expected a type name as the argument of {name}()"),
+                )
+            })?;
             let b = base_box.unwrap_or_else(|| Box::new(Node::Focus));
             let node = match name.as_str() {
                 "is" => Node::Is(b, ts),
@@ -437,7 +525,15 @@ impl Parser {
         if args.len() < min || args.len() > max {
             return Err(err(
                 pos,
-                format!("expected {} argument(s) for {name}(), found {}", if min == max { min.to_string() } else { format!("{min}-{max}") }, args.len()),
+                format!(
+                    "expected {} argument(s) for {name}(), found {}",
+                    if min == max {
+                        min.to_string()
+                    } else {
+                        format!("{min}-{max}")
+                    },
+                    args.len()
+                ),
             ));
         }
         Ok((Node::Call(base_box, func, args), d + 1))
@@ -453,7 +549,8 @@ impl Parser {
                     Tok::Ident(u, false) if CALENDAR_UNITS.contains(&u.as_str()) => Some(u),
                     _ => None,
                 };
-                let value = Decimal::parse(&text).ok_or_else(|| err(t.pos, format!("number {text} out of range")))?;
+                let value = Decimal::parse(&text)
+                    .ok_or_else(|| err(t.pos, format!("number {text} out of range")))?;
                 if let Some(u) = unit {
                     self.next();
                     Node::Literal(Literal::Quantity(value, u))
@@ -467,13 +564,21 @@ impl Parser {
                 }
             }
             Tok::Str(s) => Node::Literal(Literal::String(s)),
-            Tok::DateLit(text) => Node::Literal(date_literal(&text).ok_or_else(|| err(t.pos, format!("invalid date/time @{text}")))?),
+            Tok::DateLit(text) => Node::Literal(
+                date_literal(&text)
+                    .ok_or_else(|| err(t.pos, format!("invalid date/time @{text}")))?,
+            ),
             Tok::Env(name) => Node::Var(name),
             Tok::Dollar(name) => match name.as_str() {
                 "this" => Node::This,
                 "index" => Node::IndexVar,
                 "total" => Node::Total,
-                _ => return Err(err(t.pos, format!("expected $this, $index or $total, found ${name}"))),
+                _ => {
+                    return Err(err(
+                        t.pos,
+                        format!("expected $this, $index or $total, found ${name}"),
+                    ))
+                }
             },
             Tok::Sym("(") => {
                 let (e, d) = self.expr(0)?;
@@ -494,7 +599,12 @@ impl Parser {
                     _ => Node::Member(None, name),
                 }
             }
-            other => return Err(err(t.pos, format!("expected an expression, found {}", describe(&other)))),
+            other => {
+                return Err(err(
+                    t.pos,
+                    format!("expected an expression, found {}", describe(&other)),
+                ))
+            }
         };
         Ok((node, 1))
     }
@@ -502,9 +612,15 @@ impl Parser {
 
 fn node_to_type_spec(n: &Node) -> Option<TypeSpec> {
     match n {
-        Node::Member(None, name) => Some(TypeSpec { namespace: None, name: name.clone() }),
+        Node::Member(None, name) => Some(TypeSpec {
+            namespace: None,
+            name: name.clone(),
+        }),
         Node::Member(Some(base), name) => match base.as_ref() {
-            Node::Member(None, ns) => Some(TypeSpec { namespace: Some(ns.clone()), name: name.clone() }),
+            Node::Member(None, ns) => Some(TypeSpec {
+                namespace: Some(ns.clone()),
+                name: name.clone(),
+            }),
             _ => None,
         },
         _ => None,
@@ -516,7 +632,11 @@ fn date_literal(text: &str) -> Option<Literal> {
         return Time::parse(t).map(Literal::Time);
     }
     let (dt, has_time) = DateTime::parse(text)?;
-    Some(if has_time { Literal::DateTime(dt) } else { Literal::Date(dt) })
+    Some(if has_time {
+        Literal::DateTime(dt)
+    } else {
+        Literal::Date(dt)
+    })
 }
 
 #[cfg(test)]
@@ -533,8 +653,12 @@ mod tests {
 
     #[test]
     fn error_says_what_and_where() {
-        let e = parse("2 + 2 /").err().expect("error");
+        let e = parse("2 + 2 /").expect_err("error");
         assert_eq!(e.position, 7);
-        assert!(e.message.contains("expected an expression"), "{}", e.message);
+        assert!(
+            e.message.contains("expected an expression"),
+            "{}",
+            e.message
+        );
     }
 }

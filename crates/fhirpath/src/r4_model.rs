@@ -42,10 +42,16 @@ impl ModelProvider for R4Model {
             return None;
         }
         if let Some(m) = self.md.element(owner, name) {
-            return Some(Element::Typed { type_name: m.type_code, path: m.children_parent() });
+            return Some(Element::Typed {
+                type_name: m.type_code,
+                path: m.children_parent(),
+            });
         }
         // `value` names the choice element `value[x]`, whose JSON keys are `valueQuantity` …
         let children = self.md.children(owner)?;
-        children.iter().any(|d| d.is_choice() && d.base_name() == name).then_some(Element::Choice)
+        children
+            .iter()
+            .any(|d| d.is_choice() && d.base_name() == name)
+            .then_some(Element::Choice)
     }
 }

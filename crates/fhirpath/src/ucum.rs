@@ -95,22 +95,36 @@ fn simple(term: &str) -> Option<Canonical> {
         (term, 1)
     };
     let one = if let Some((f, d, _)) = atom(base) {
-        Canonical { factor: dec(f), dims: d }
+        Canonical {
+            factor: dec(f),
+            dims: d,
+        }
     } else {
         let mut found = None;
         for plen in [1, 2] {
             if base.len() > plen && base.is_char_boundary(plen) {
-                if let (Some(p), Some((f, d, true))) = (prefix(&base[..plen]), atom(&base[plen..])) {
-                    found = Some(Canonical { factor: dec(p).mul(dec(f))?, dims: d });
+                if let (Some(p), Some((f, d, true))) = (prefix(&base[..plen]), atom(&base[plen..]))
+                {
+                    found = Some(Canonical {
+                        factor: dec(p).checked_mul(dec(f))?,
+                        dims: d,
+                    });
                     break;
                 }
             }
         }
         found?
     };
-    let mut out = Canonical { factor: Decimal::from_i64(1), dims: [0; 6] };
+    let mut out = Canonical {
+        factor: Decimal::from_i64(1),
+        dims: [0; 6],
+    };
     for _ in 0..exp.unsigned_abs() {
-        out = if exp > 0 { combine(out, one, false)? } else { combine(out, one, true)? };
+        out = if exp > 0 {
+            combine(out, one, false)?
+        } else {
+            combine(out, one, true)?
+        };
     }
     Some(out)
 }
@@ -118,9 +132,17 @@ fn simple(term: &str) -> Option<Canonical> {
 fn combine(a: Canonical, b: Canonical, divide: bool) -> Option<Canonical> {
     let mut dims = a.dims;
     for (d, e) in dims.iter_mut().zip(b.dims) {
-        *d = if divide { d.checked_sub(e)? } else { d.checked_add(e)? };
+        *d = if divide {
+            d.checked_sub(e)?
+        } else {
+            d.checked_add(e)?
+        };
     }
-    let factor = if divide { a.factor.div(b.factor)? } else { a.factor.mul(b.factor)? };
+    let factor = if divide {
+        a.factor.checked_div(b.factor)?
+    } else {
+        a.factor.checked_mul(b.factor)?
+    };
     Some(Canonical { factor, dims })
 }
 
@@ -138,13 +160,22 @@ pub fn canonical(unit: &str) -> Option<Canonical> {
         _ => None,
     };
     if let Some((f, d)) = calendar {
-        return Some(Canonical { factor: dec(f), dims: d });
+        return Some(Canonical {
+            factor: dec(f),
+            dims: d,
+        });
     }
     if unit.is_empty() {
-        return Some(Canonical { factor: Decimal::from_i64(1), dims: [0; 6] });
+        return Some(Canonical {
+            factor: Decimal::from_i64(1),
+            dims: [0; 6],
+        });
     }
     // Left to right over `.` and `/` (UCUM has no operator precedence beyond that).
-    let mut acc = Canonical { factor: Decimal::from_i64(1), dims: [0; 6] };
+    let mut acc = Canonical {
+        factor: Decimal::from_i64(1),
+        dims: [0; 6],
+    };
     let mut divide = false;
     let mut start = 0;
     let b = unit.as_bytes();
@@ -183,7 +214,7 @@ pub fn convert(value: Decimal, from: &str, to: &str) -> Option<Decimal> {
     if a.dims != b.dims {
         return None;
     }
-    value.mul(a.factor)?.div(b.factor)
+    value.checked_mul(a.factor)?.checked_div(b.factor)
 }
 
 /// The UCUM code for a calendar duration word, for arithmetic and output.

@@ -111,13 +111,18 @@ impl<'a> Item<'a> {
             Item::Node(n) => n.value.cloned().unwrap_or(Value::Null),
             Item::Boolean(b) => Value::Bool(*b),
             Item::Integer(i) => Value::from(*i),
-            Item::Decimal(d) => serde_json::from_str::<Value>(&d.to_string()).unwrap_or(Value::Null),
+            Item::Decimal(d) => {
+                serde_json::from_str::<Value>(&d.to_string()).unwrap_or(Value::Null)
+            }
             Item::String(s) => Value::String(s.to_string()),
             Item::Date(d) | Item::DateTime(d) => Value::String(d.to_string()),
             Item::Time(t) => Value::String(t.to_string()),
             Item::Quantity(q) => {
                 let mut m = serde_json::Map::new();
-                m.insert("value".into(), serde_json::from_str::<Value>(&q.value.to_string()).unwrap_or(Value::Null));
+                m.insert(
+                    "value".into(),
+                    serde_json::from_str::<Value>(&q.value.to_string()).unwrap_or(Value::Null),
+                );
                 m.insert("unit".into(), Value::String(q.unit.to_string()));
                 Value::Object(m)
             }
@@ -180,7 +185,10 @@ impl<'a> Collection<'a> {
     pub fn as_bool(&self) -> Option<bool> {
         match self.0.as_slice() {
             [Item::Boolean(b)] => Some(*b),
-            [Item::Node(JsonNode { value: Some(Value::Bool(b)), .. })] => Some(*b),
+            [Item::Node(JsonNode {
+                value: Some(Value::Bool(b)),
+                ..
+            })] => Some(*b),
             _ => None,
         }
     }
