@@ -78,7 +78,7 @@ pub(crate) fn check_size<T>(v: &[T]) -> Result<(), EvalError> {
 fn quantity_of(v: &Value) -> Option<(Decimal, &str)> {
     let o = v.as_object()?;
     let value = match o.get("value")? {
-        Value::Number(n) => Decimal::parse(&n.to_string())?,
+        Value::Number(n) => Decimal::parse(n.as_str())?,
         _ => return None,
     };
     let unit = o
@@ -364,7 +364,7 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                     path,
                 };
                 let meta = if self.model.type_kind(type_name) == Some(TypeKind::Primitive) {
-                    map.get(&format!("_{name}"))
+                    meta_of(map, name)
                 } else {
                     None
                 };
@@ -373,7 +373,7 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
             Some(Element::Choice) => self.choice(map, name, out),
             None => {
                 let v = map.get(name);
-                let meta = map.get(&format!("_{name}"));
+                let meta = meta_of(map, name);
                 if v.is_some() || meta.is_some() {
                     self.push_values(v, meta, NodeType::default(), out);
                 } else if ty.path.is_empty() {
@@ -392,7 +392,7 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 continue;
             }
             let ty = self.choice_type(suffix);
-            let meta = map.get(&format!("_{k}"));
+            let meta = meta_of(map, k);
             self.push_values(Some(v), meta, ty, out);
         }
         // A primitive choice with only metadata (`_valueString`).
@@ -439,7 +439,7 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 let before = out.len();
                 match self.model.element(n.ty.path, key) {
                     Some(Element::Typed { type_name, path }) => {
-                        let meta = map.get(&format!("_{key}"));
+                        let meta = meta_of(map, key);
                         self.push_values(
                             map.get(key),
                             meta,
@@ -453,7 +453,7 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                     _ => {
                         // Choice JSON names (`valueQuantity`) or unknown elements.
                         let ty = self.choice_key_type(n.ty.path, key);
-                        self.push_values(map.get(key), map.get(&format!("_{key}")), ty, out);
+                        self.push_values(map.get(key), meta_of(map, key), ty, out);
                     }
                 }
                 let _ = before;
@@ -583,13 +583,14 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 match v {
                     Value::Bool(b) => Prim::Bool(*b),
                     Value::Number(x) => {
-                        let text = x.to_string();
+                        // With `arbitrary_precision` the number keeps its literal text.
+                        let text = x.as_str();
                         if t == "decimal" || (t.is_empty() && !x.is_i64()) {
-                            Decimal::parse(&text).map_or(Prim::Nothing, Prim::Dec)
+                            Decimal::parse(text).map_or(Prim::Nothing, Prim::Dec)
                         } else {
                             match text.parse::<i64>() {
                                 Ok(i) => Prim::Int(i),
-                                Err(_) => Decimal::parse(&text).map_or(Prim::Nothing, Prim::Dec),
+                                Err(_) => Decimal::parse(text).map_or(Prim::Nothing, Prim::Dec),
                             }
                         }
                     }
@@ -1060,6 +1061,20 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
             _ => bad(),
         }
     }
+}
+
+/// `map["_" + name]` (a primitive's id/extensions) without allocating for usual names.
+fn meta_of<'m>(map: &'m serde_json::Map<String, Value>, name: &str) -> Option<&'m Value> {
+    let mut buf = [0u8; 96];
+    let n = name.len();
+    if n + 1 > buf.len() {
+        return map.get(&format!("_{name}"));
+    }
+    buf[0] = b'_';
+    buf[1..=n].copy_from_slice(name.as_bytes());
+    std::str::from_utf8(&buf[..=n])
+        .ok()
+        .and_then(|k| map.get(k))
 }
 
 pub(crate) fn as_dec(p: &Prim<'_>) -> Decimal {

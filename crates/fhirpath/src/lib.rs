@@ -138,7 +138,7 @@ impl<'c> Context<'c> {
     }
 
     /// A context over the FHIR R4 model.
-    pub fn r4() -> Context<'static> {
+    pub fn r4() -> Self {
         Context::new(r4_model::R4Model::get())
     }
 
