@@ -222,38 +222,45 @@ impl Validator {
                     self.report(IssueType::Structure, Some(&here), msg);
                     continue;
                 }
+                self.check_choice(obj, key, name, m, loc);
                 self.companion(obj, name, value, m, &here, depth);
                 continue;
             }
-            self.check_choice(obj, key, m, loc);
+            self.check_choice(obj, key, name, m, loc);
             self.property(obj, key, value, m, &here, depth);
         }
         self.check_required(obj, parent, loc);
     }
 
     /// Reports a second variant of a choice element, once, at the later key.
-    fn check_choice(&mut self, obj: &Map<String, Value>, key: &str, m: ElementMatch, loc: &Loc) {
+    fn check_choice(
+        &mut self,
+        obj: &Map<String, Value>,
+        key: &str,
+        name: &str,
+        m: ElementMatch,
+        loc: &Loc,
+    ) {
         if !m.def.is_choice() {
             return;
         }
         let base = m.def.base_name();
-        for other in obj.keys() {
-            if other == key {
+        let parent = m.def.path.rsplit_once('.').map_or("", |p| p.0);
+        for other_key in obj.keys() {
+            if other_key == key {
                 // Only keys before this one: the pair is reported once.
                 return;
             }
-            let other = other.strip_prefix('_').unwrap_or(other);
-            if other == key || !other.starts_with(base) {
+            // `valueString` and `_valueString` are the same variant.
+            let other = other_key.strip_prefix('_').unwrap_or(other_key);
+            if other == name || !other.starts_with(base) {
                 continue;
             }
-            if let Some(o) = self
-                .md
-                .element(m.def.path.rsplit_once('.').map_or("", |p| p.0), other)
-            {
+            if let Some(o) = self.md.element(parent, other) {
                 if std::ptr::eq(o.def, m.def) {
                     let here = loc.child(Step::Field(key));
                     let msg = format!(
-                        "only one of the choice element {} may be present, found {other} and {key}",
+                        "only one of the choice element {} may be present, found {other_key} and {key}",
                         m.def.name
                     );
                     self.report(IssueType::Structure, Some(&here), msg);

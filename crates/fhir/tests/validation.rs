@@ -378,3 +378,26 @@ fn operation_outcome_names_the_element() {
     assert_eq!(oo["issue"][0]["code"], "value");
     assert_eq!(oo["issue"][0]["severity"], "error");
 }
+
+#[test]
+fn choice_variant_given_by_companion_counts_as_present() {
+    let obs = |extra: Value| {
+        let mut o =
+            json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            o[k] = v.clone();
+        }
+        o
+    };
+    let ext = json!({"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]});
+    assert_valid(obs(json!({"valueString": "a", "_valueString": ext})));
+    assert_valid(obs(json!({"_valueString": ext})));
+    let found = issues(obs(
+        json!({"valueQuantity": {"value": 1}, "_valueString": ext}),
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0].expression.as_deref(),
+        Some("Observation._valueString")
+    );
+}
