@@ -9,9 +9,12 @@
 //! returns) but an OS crash or power loss may lose the last transactions. Add
 //! `?synchronous=full` to the URL to fsync the WAL on every commit.
 //!
-//! `sqlite::memory:` keeps the database in memory, shared by the writer and the readers
-//! through SQLite's `memdb` VFS (rollback journal, not WAL: readers and the committing
-//! writer briefly wait for each other). It lives as long as the store.
+//! `sqlite::memory:` is an ephemeral database for tests and trials: a private WAL file
+//! in `/dev/shm` (RAM on Linux; the system temp directory elsewhere), deleted when the
+//! store is dropped. A true SQLite in-memory database cannot serve a writer and
+//! concurrent readers on separate connections (shared cache and the `memdb` VFS both
+//! block readers while a write transaction is open), so it would behave differently
+//! from the file store the server runs on.
 
 mod read;
 mod readers;
@@ -87,6 +90,8 @@ impl Options {
 pub(crate) struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Readers>,
+    /// Declared last so the connections close before the file is removed.
+    _ephemeral: Option<Ephemeral>,
 }
 
 impl SqliteStore {
@@ -101,15 +106,11 @@ impl SqliteStore {
     }
 
     fn open_blocking(options: &Options) -> Result<Self> {
-        static MEMORY_DBS: AtomicU64 = AtomicU64::new(0);
-        let (path, wal) = match &options.path {
-            Some(path) => (path.clone(), true),
+        let (path, ephemeral) = match &options.path {
+            Some(path) => (path.clone(), None),
             None => {
-                let n = MEMORY_DBS.fetch_add(1, Ordering::Relaxed);
-                (
-                    format!("file:/hutong-{}-{n}?vfs=memdb", std::process::id()),
-                    false,
-                )
+                let e = Ephemeral::new();
+                (e.path.display().to_string(), Some(e))
             }
         };
         let connect = || -> Result<Connection> {
@@ -119,13 +120,11 @@ impl SqliteStore {
             Ok(conn)
         };
         let mut writer = connect()?;
-        if wal {
-            let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(StoreError::Database(format!(
-                    "{path}: cannot enable WAL (journal_mode is {mode})"
-                )));
-            }
+        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Database(format!(
+                "{path}: cannot enable WAL (journal_mode is {mode})"
+            )));
         }
         let synchronous = if options.synchronous_full {
             "FULL"
@@ -147,7 +146,46 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Readers::new(readers)),
+            _ephemeral: ephemeral,
         })
+    }
+}
+
+/// The file behind `sqlite::memory:`, removed with the store.
+struct Ephemeral {
+    path: std::path::PathBuf,
+}
+
+impl Ephemeral {
+    fn new() -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let shm = std::path::Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let name = format!(
+            "hutong-memory-{}-{}-{nanos}.db",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        Ephemeral {
+            path: dir.join(name),
+        }
+    }
+}
+
+impl Drop for Ephemeral {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut file = self.path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 
