@@ -78,7 +78,10 @@ fn main() {
                 .collect();
             match Expr::parse(expr) {
                 Ok(e) => params.push((bases, e)),
-                Err(_) => unparsed += 1,
+                Err(err) => {
+                    unparsed += 1;
+                    eprintln!("  not parsed: {expr}: {err}");
+                }
             }
         } else if !rt.is_empty()
             && !NON_CLINICAL.contains(&rt.as_str())

@@ -494,28 +494,29 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
     }
 
     /// The FHIR or System type of an item as (namespace, name).
-    pub fn type_of(&self, it: &Item<'a>) -> (&'static str, String) {
+    pub fn type_of<'b>(&self, it: &'b Item<'a>) -> (&'static str, Cow<'b, str>) {
+        let b = |s: &'static str| Cow::Borrowed(s);
         match it {
-            Item::Node(n) if !n.ty.name.is_empty() => ("FHIR", n.ty.name.to_string()),
+            Item::Node(n) if !n.ty.name.is_empty() => ("FHIR", b(n.ty.name)),
             Item::Node(n) => match n.value {
                 Some(Value::Object(o)) => match o.get("resourceType").and_then(Value::as_str) {
-                    Some(rt) => ("FHIR", rt.to_string()),
-                    None => ("FHIR", "Element".into()),
+                    Some(rt) => ("FHIR", Cow::Borrowed(rt)),
+                    None => ("FHIR", b("Element")),
                 },
-                Some(Value::Bool(_)) => ("FHIR", "boolean".into()),
-                Some(Value::Number(x)) if x.is_i64() => ("FHIR", "integer".into()),
-                Some(Value::Number(_)) => ("FHIR", "decimal".into()),
-                _ => ("FHIR", "string".into()),
+                Some(Value::Bool(_)) => ("FHIR", b("boolean")),
+                Some(Value::Number(x)) if x.is_i64() => ("FHIR", b("integer")),
+                Some(Value::Number(_)) => ("FHIR", b("decimal")),
+                _ => ("FHIR", b("string")),
             },
-            Item::Boolean(_) => ("System", "Boolean".into()),
-            Item::Integer(_) => ("System", "Integer".into()),
-            Item::Decimal(_) => ("System", "Decimal".into()),
-            Item::String(_) => ("System", "String".into()),
-            Item::Date(_) => ("System", "Date".into()),
-            Item::DateTime(_) => ("System", "DateTime".into()),
-            Item::Time(_) => ("System", "Time".into()),
-            Item::Quantity(_) => ("System", "Quantity".into()),
-            Item::Type { .. } => ("System", "TypeInfo".into()),
+            Item::Boolean(_) => ("System", b("Boolean")),
+            Item::Integer(_) => ("System", b("Integer")),
+            Item::Decimal(_) => ("System", b("Decimal")),
+            Item::String(_) => ("System", b("String")),
+            Item::Date(_) => ("System", b("Date")),
+            Item::DateTime(_) => ("System", b("DateTime")),
+            Item::Time(_) => ("System", b("Time")),
+            Item::Quantity(_) => ("System", b("Quantity")),
+            Item::Type { .. } => ("System", b("TypeInfo")),
         }
     }
 
@@ -679,6 +680,14 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
 
     /// `=` on two items: `None` when unknown (date precision differs, units incomparable).
     pub fn item_eq(&self, a: &Item<'a>, b: &Item<'a>) -> Option<bool> {
+        // The same JSON node (common in unions of overlapping paths) needs no deep compare.
+        if let (Item::Node(x), Item::Node(y)) = (a, b) {
+            if let (Some(vx), Some(vy)) = (x.value, y.value) {
+                if std::ptr::eq(vx, vy) {
+                    return Some(true);
+                }
+            }
+        }
         let (pa, pb) = (self.prim(a), self.prim(b));
         prim_eq(&pa, &pb)
     }

@@ -71,7 +71,7 @@ funcs! {
     Not = "not"(0, 0), Sort = "sort"(0, 9), Type = "type"(0, 0), LowBoundary = "lowBoundary"(0, 1),
     HighBoundary = "highBoundary"(0, 1), PrecisionF = "precision"(0, 0), Comparable = "comparable"(1, 1),
     Sum = "sum"(0, 0), Min = "min"(0, 0), Max = "max"(0, 0), Avg = "avg"(0, 0),
-    Extension = "extension"(1, 1), HasValue = "hasValue"(0, 0), GetValue = "getValue"(0, 0),
+    Extension = "extension"(1, 1), HasExtension = "hasExtension"(1, 1), HasValue = "hasValue"(0, 0), GetValue = "getValue"(0, 0),
     Resolve = "resolve"(0, 0), HtmlChecks = "htmlChecks"(0, 0), MemberOf = "memberOf"(1, 1),
     ConformsTo = "conformsTo"(1, 1), Subsumes = "subsumes"(1, 1), SubsumedBy = "subsumedBy"(1, 1),
     ElementDefinition = "elementDefinition"(0, 0), Slice = "slice"(2, 2), CheckModifiers = "checkModifiers"(1, 1),
@@ -703,7 +703,7 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                     let (ns, name) = self.type_of(it);
                     Item::Type {
                         namespace: ns,
-                        name: Cow::Owned(name),
+                        name: Cow::Owned(name.into_owned()),
                     }
                 })
                 .collect()),
@@ -745,6 +745,11 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 }
             }
             Sum | Min | Max | Avg => self.aggregate_fn(f, input),
+            HasExtension => {
+                // Not in N1, but used by the R4 SearchParameter `questionnaireresponse-subject`.
+                let found = self.call(Extension, input, args, focus, env)?;
+                b(!found.is_empty())
+            }
             Extension => {
                 let Some(url) = self.arg_str(args, 0, focus, env)? else {
                     return Ok(vec![]);
@@ -884,7 +889,7 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                     )));
                 };
                 let (_, t) = self.type_of(it);
-                let mut cur = t.as_str();
+                let mut cur: &str = &t;
                 let mut ok = false;
                 for _ in 0..16 {
                     if cur == name {
