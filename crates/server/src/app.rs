@@ -3,7 +3,9 @@
 use crate::config::{Config, TokenConfig};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::{auth, bundle, capabilities, create, delete, health, history, metrics, patch, read, update};
+use crate::{
+    auth, bundle, capabilities, create, delete, health, history, metrics, patch, read, update,
+};
 use axum::extract::Request;
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::from_fn_with_state;
@@ -31,8 +33,17 @@ pub struct AppState {
 impl AppState {
     /// State over an opened store.
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        let tokens = config.tokens.iter().map(|t| (t.token.clone(), t.clone())).collect();
-        AppState { store, config: Arc::new(config), metrics: Arc::new(Metrics::default()), tokens: Arc::new(tokens) }
+        let tokens = config
+            .tokens
+            .iter()
+            .map(|t| (t.token.clone(), t.clone()))
+            .collect();
+        AppState {
+            store,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::default()),
+            tokens: Arc::new(tokens),
+        }
     }
 }
 
@@ -42,11 +53,17 @@ pub fn router(state: AppState) -> Router {
         .route("/fhir", axum::routing::post(bundle::handle))
         .route("/fhir/", axum::routing::post(bundle::handle))
         .route("/fhir/_history", get(history::system))
-        .route("/fhir/{type}", get(read::search_not_supported).post(create::handle))
+        .route(
+            "/fhir/{type}",
+            get(read::search_not_supported).post(create::handle),
+        )
         .route("/fhir/{type}/_history", get(history::type_level))
         .route(
             "/fhir/{type}/{id}",
-            get(read::read).put(update::handle).patch(patch::handle).delete(delete::handle),
+            get(read::read)
+                .put(update::handle)
+                .patch(patch::handle)
+                .delete(delete::handle),
         )
         .route("/fhir/{type}/{id}/_history", get(history::instance))
         .route("/fhir/{type}/{id}/_history/{vid}", get(read::vread))
@@ -94,7 +111,9 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
 }
 
 async fn shutdown_signal() {

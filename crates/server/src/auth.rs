@@ -24,7 +24,10 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     let ctx = match token {
         Some(t) => match state.tokens.get(t) {
@@ -49,7 +52,9 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
 
 fn unauthorized(msg: &str) -> Response {
     let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, msg).into_response();
-    resp.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"hutong\""));
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"hutong\""),
+    );
     resp
 }

@@ -41,7 +41,11 @@ pub async fn handle(
     check_accept(&headers, params.get("_format"))?;
     check_json_body(&headers)?;
     let bundle: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, IssueType::Structure, format!("the body is not valid JSON: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::Structure,
+            format!("the body is not valid JSON: {e}"),
+        )
     })?;
     let kind = bundle_kind(&bundle)?;
     if kind == BundleKind::Collection {
@@ -52,8 +56,15 @@ pub async fn handle(
     }
     let pref = ReturnPreference::from_headers(&headers, ReturnPreference::Minimal);
     let (kind, results) = process(state.store.as_ref(), &ctx, &bundle, kind, Some(&base)).await?;
-    let bundle_type = if kind == BundleKind::Batch { "batch-response" } else { "transaction-response" };
-    Ok(json_response(StatusCode::OK, transaction_response(&base, bundle_type, &results, pref)))
+    let bundle_type = if kind == BundleKind::Batch {
+        "batch-response"
+    } else {
+        "transaction-response"
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        transaction_response(&base, bundle_type, &results, pref),
+    ))
 }
 
 /// Processes a parsed Bundle of the given kind against the store.
@@ -77,7 +88,12 @@ pub async fn process(
                         ok.push(e);
                     }
                     Err(err) => {
-                        results[i] = Some(EntryResult { status: err.status, version: None, outcome: err.issues, is_read: false })
+                        results[i] = Some(EntryResult {
+                            status: err.status,
+                            version: None,
+                            outcome: err.issues,
+                            is_read: false,
+                        })
                     }
                 }
             }
@@ -86,7 +102,14 @@ pub async fn process(
             }
             let results = results
                 .into_iter()
-                .map(|r| r.unwrap_or(EntryResult { status: StatusCode::INTERNAL_SERVER_ERROR, version: None, outcome: Vec::new(), is_read: false }))
+                .map(|r| {
+                    r.unwrap_or(EntryResult {
+                        status: StatusCode::INTERNAL_SERVER_ERROR,
+                        version: None,
+                        outcome: Vec::new(),
+                        is_read: false,
+                    })
+                })
                 .collect();
             Ok((kind, results))
         }
@@ -110,27 +133,54 @@ pub fn bundle_kind(bundle: &Value) -> Result<BundleKind, ApiError> {
         Some("transaction") => Ok(BundleKind::Transaction),
         Some("batch") => Ok(BundleKind::Batch),
         Some(_) => Ok(BundleKind::Collection),
-        None => Err(ApiError::new(StatusCode::BAD_REQUEST, IssueType::Required, "Bundle.type is missing").at("Bundle.type")),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::Required,
+            "Bundle.type is missing",
+        )
+        .at("Bundle.type")),
     }
 }
 
 /// Reads every entry into a request; an unreadable entry is an `Err` at its position.
-fn read_entries(bundle: &Value, kind: BundleKind, base: Option<&str>) -> Result<Vec<Result<EntryRequest, ApiError>>, ApiError> {
+fn read_entries(
+    bundle: &Value,
+    kind: BundleKind,
+    base: Option<&str>,
+) -> Result<Vec<Result<EntryRequest, ApiError>>, ApiError> {
     let entries = match bundle.get("entry") {
         None => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
-        Some(_) => return Err(ApiError::bad_request("Bundle.entry must be an array").at("Bundle.entry")),
+        Some(_) => {
+            return Err(ApiError::bad_request("Bundle.entry must be an array").at("Bundle.entry"))
+        }
     };
     Ok(entries.iter().map(|e| read_entry(e, kind, base)).collect())
 }
 
-fn read_entry(entry: &Value, kind: BundleKind, base: Option<&str>) -> Result<EntryRequest, ApiError> {
-    let full_url = entry.get("fullUrl").and_then(Value::as_str).map(str::to_owned);
+fn read_entry(
+    entry: &Value,
+    kind: BundleKind,
+    base: Option<&str>,
+) -> Result<EntryRequest, ApiError> {
+    let full_url = entry
+        .get("fullUrl")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let resource = entry.get("resource");
     if kind == BundleKind::Collection {
-        let resource = resource.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, IssueType::Required, "entry has no resource"))?;
+        let resource = resource.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                IssueType::Required,
+                "entry has no resource",
+            )
+        })?;
         check_resource(resource, None)?;
-        let rt = resource.get("resourceType").and_then(Value::as_str).unwrap_or("");
+        let rt = resource
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let (method, url) = match resource.get("id").and_then(Value::as_str) {
             Some(id) => (Method::Put, format!("{rt}/{id}")),
             None => (Method::Post, rt.to_owned()),
@@ -140,37 +190,64 @@ fn read_entry(entry: &Value, kind: BundleKind, base: Option<&str>) -> Result<Ent
         e.resource = Some(resource.clone());
         return Ok(e);
     }
-    let request = entry
-        .get("request")
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, IssueType::Required, "entry.request is missing"))?;
+    let request = entry.get("request").ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::Required,
+            "entry.request is missing",
+        )
+    })?;
     let method_text = request.get("method").and_then(Value::as_str).unwrap_or("");
-    let method = Method::parse(method_text)
-        .ok_or_else(|| ApiError::bad_request(format!("entry.request.method '{method_text}' is not supported")))?;
-    let url = request
-        .get("url")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, IssueType::Required, "entry.request.url is missing"))?;
+    let method = Method::parse(method_text).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "entry.request.method '{method_text}' is not supported"
+        ))
+    })?;
+    let url = request.get("url").and_then(Value::as_str).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::Required,
+            "entry.request.url is missing",
+        )
+    })?;
     let target = Target::parse(url, base, StatusCode::BAD_REQUEST)?;
     let mut e = EntryRequest::new(method, target);
     e.full_url = full_url;
-    e.if_match = request.get("ifMatch").and_then(Value::as_str).map(parse_etag_version).transpose()?;
-    e.if_none_exist = request.get("ifNoneExist").and_then(Value::as_str).map(str::to_owned);
-    e.if_none_match_any = request.get("ifNoneMatch").and_then(Value::as_str).is_some_and(|v| v.trim() == "*");
+    e.if_match = request
+        .get("ifMatch")
+        .and_then(Value::as_str)
+        .map(parse_etag_version)
+        .transpose()?;
+    e.if_none_exist = request
+        .get("ifNoneExist")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    e.if_none_match_any = request
+        .get("ifNoneMatch")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.trim() == "*");
     match method {
         Method::Post | Method::Put => {
             let resource = resource.ok_or_else(|| {
-                ApiError::new(StatusCode::BAD_REQUEST, IssueType::Required, format!("{method_text} entry has no resource"))
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    IssueType::Required,
+                    format!("{method_text} entry has no resource"),
+                )
             })?;
             check_resource(resource, Some(e.target.resource_type))?;
             e.resource = Some(resource.clone());
         }
         Method::Patch => {
             // R4: a JSON Patch in a Bundle travels as a Binary resource.
-            let binary = resource.ok_or_else(|| ApiError::bad_request("PATCH entry has no Binary resource"))?;
+            let binary = resource
+                .ok_or_else(|| ApiError::bad_request("PATCH entry has no Binary resource"))?;
             let data = binary.get("data").and_then(Value::as_str).unwrap_or("");
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(data)
-                .map_err(|err| ApiError::bad_request(format!("PATCH entry: Binary.data is not base64: {err}")))?;
+                .map_err(|err| {
+                    ApiError::bad_request(format!("PATCH entry: Binary.data is not base64: {err}"))
+                })?;
             e.patch = Some(parse_patch(&bytes)?);
         }
         Method::Get | Method::Delete => {}

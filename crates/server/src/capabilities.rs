@@ -11,22 +11,39 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 /// Interactions supported on every resource type.
-pub const TYPE_INTERACTIONS: [&str; 8] =
-    ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create"];
+pub const TYPE_INTERACTIONS: [&str; 8] = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+];
 
 /// Interactions supported at system level.
 pub const SYSTEM_INTERACTIONS: [&str; 3] = ["transaction", "batch", "history-system"];
 
 /// GET `/fhir/metadata`.
-pub async fn handle(State(state): State<AppState>, params: Params, headers: HeaderMap, Base(base): Base) -> Result<Response, ApiError> {
+pub async fn handle(
+    State(state): State<AppState>,
+    params: Params,
+    headers: HeaderMap,
+    Base(base): Base,
+) -> Result<Response, ApiError> {
     check_accept(&headers, params.get("_format"))?;
-    let body = serde_json::to_vec(&capability_statement(&base, state.store.backend())).unwrap_or_default();
+    let body =
+        serde_json::to_vec(&capability_statement(&base, state.store.backend())).unwrap_or_default();
     Ok(json_response(StatusCode::OK, body))
 }
 
 /// Builds the CapabilityStatement.
 pub fn capability_statement(base: &str, backend: &str) -> Value {
-    let interactions: Vec<Value> = TYPE_INTERACTIONS.iter().map(|c| json!({ "code": c })).collect();
+    let interactions: Vec<Value> = TYPE_INTERACTIONS
+        .iter()
+        .map(|c| json!({ "code": c }))
+        .collect();
     let resources: Vec<Value> = hutong_fhir::r4::metadata()
         .resource_types()
         .iter()

@@ -107,8 +107,9 @@ impl Config {
     pub fn load(args: &ServeArgs) -> anyhow::Result<Config> {
         let file = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("cannot read config file {}: {e}", path.display())
+                })?;
                 toml::from_str::<FileConfig>(&text)
                     .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?
             }
@@ -131,8 +132,16 @@ impl Config {
         }
         Ok(Config {
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
-            database: args.database.clone().or(file.database).unwrap_or(d.database),
-            base_url: args.base_url.clone().or(file.base_url).map(|b| b.trim_end_matches('/').to_owned()),
+            database: args
+                .database
+                .clone()
+                .or(file.database)
+                .unwrap_or(d.database),
+            base_url: args
+                .base_url
+                .clone()
+                .or(file.base_url)
+                .map(|b| b.trim_end_matches('/').to_owned()),
             body_limit: args.body_limit.or(file.body_limit).unwrap_or(d.body_limit),
             insecure_dev: args.insecure_dev || file.insecure_dev.unwrap_or(false),
             tokens,

@@ -28,9 +28,13 @@ pub async fn handle(
     let resource = parse_resource(&body, Some(target.resource_type))?;
     let mut entry = EntryRequest::new(Method::Post, target);
     entry.resource = Some(resource);
-    entry.if_none_exist = headers.get("if-none-exist").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    entry.if_none_exist = headers
+        .get("if-none-exist")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let mut results = run_transaction(state.store.as_ref(), &ctx, vec![entry], false).await?;
-    let result = results.pop().ok_or_else(|| ApiError::internal("no result for the create"))?;
+    let result = results
+        .pop()
+        .ok_or_else(|| ApiError::internal("no result for the create"))?;
     let pref = ReturnPreference::from_headers(&headers, ReturnPreference::Representation);
     Ok(write_response(&base, &result, pref))
 }

@@ -27,6 +27,8 @@ pub async fn handle(
     let mut entry = EntryRequest::new(Method::Delete, target);
     entry.if_match = if_match(&headers)?;
     let mut results = run_transaction(state.store.as_ref(), &ctx, vec![entry], false).await?;
-    let result = results.pop().ok_or_else(|| ApiError::internal("no result for the delete"))?;
+    let result = results
+        .pop()
+        .ok_or_else(|| ApiError::internal("no result for the delete"))?;
     Ok(write_response(&base, &result, ReturnPreference::Minimal))
 }

@@ -15,11 +15,17 @@ pub struct ApiError {
 impl ApiError {
     /// An error with one issue.
     pub fn new(status: StatusCode, code: IssueType, diagnostics: impl Into<String>) -> Self {
-        ApiError { status, issues: vec![Issue::error(code, diagnostics)] }
+        ApiError {
+            status,
+            issues: vec![Issue::error(code, diagnostics)],
+        }
     }
     /// 400 with the given issues (validation failures).
     pub fn invalid(issues: Vec<Issue>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, issues }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            issues,
+        }
     }
     /// 400, one `invalid` issue.
     pub fn bad_request(diagnostics: impl Into<String>) -> Self {
@@ -35,11 +41,19 @@ impl ApiError {
     }
     /// 412 for a failed precondition.
     pub fn precondition_failed(diagnostics: impl Into<String>) -> Self {
-        Self::new(StatusCode::PRECONDITION_FAILED, IssueType::Conflict, diagnostics)
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            IssueType::Conflict,
+            diagnostics,
+        )
     }
     /// 500 for a failure inside the server.
     pub fn internal(diagnostics: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Exception, diagnostics)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            IssueType::Exception,
+            diagnostics,
+        )
     }
     /// Sets the expression of the first issue (the offending element).
     pub fn at(mut self, expression: impl Into<String>) -> Self {
@@ -54,27 +68,38 @@ impl ApiError {
     }
     /// The first diagnostics line, for logs.
     pub fn summary(&self) -> &str {
-        self.issues.first().map(|i| i.diagnostics.as_str()).unwrap_or("")
+        self.issues
+            .first()
+            .map(|i| i.diagnostics.as_str())
+            .unwrap_or("")
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match &e {
-            StoreError::VersionConflict { resource_type, id, expected, current, .. } => {
-                ApiError::precondition_failed(format!(
-                    "{resource_type}/{id}: If-Match expected version {expected}, current version is {}",
-                    current.map_or_else(|| "none".to_owned(), |c| c.to_string())
-                ))
-            }
-            StoreError::AlreadyExists { resource_type, id, .. } => ApiError::new(
+            StoreError::VersionConflict {
+                resource_type,
+                id,
+                expected,
+                current,
+                ..
+            } => ApiError::precondition_failed(format!(
+                "{resource_type}/{id}: If-Match expected version {expected}, current version is {}",
+                current.map_or_else(|| "none".to_owned(), |c| c.to_string())
+            )),
+            StoreError::AlreadyExists {
+                resource_type, id, ..
+            } => ApiError::new(
                 StatusCode::CONFLICT,
                 IssueType::Duplicate,
                 format!("{resource_type}/{id} already exists"),
             ),
-            StoreError::Database(msg) if is_transient(msg) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Transient, e.to_string())
-            }
+            StoreError::Database(msg) if is_transient(msg) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                IssueType::Transient,
+                e.to_string(),
+            ),
             _ => {
                 tracing::error!(error = %e, "store failure");
                 ApiError::internal(e.to_string())
@@ -84,15 +109,19 @@ impl From<StoreError> for ApiError {
 }
 
 fn is_transient(msg: &str) -> bool {
-    msg.contains("database is locked") || msg.contains("pool timed out") || msg.contains("could not serialize")
+    msg.contains("database is locked")
+        || msg.contains("pool timed out")
+        || msg.contains("could not serialize")
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.outcome()).unwrap_or_default();
         let mut resp = (self.status, body).into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::negotiation::FHIR_JSON));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::negotiation::FHIR_JSON),
+        );
         resp
     }
 }

@@ -22,7 +22,11 @@ impl FromRequest<AppState> for FhirBody {
                 format!("the request body exceeds the limit of {limit} bytes"),
             )
         };
-        if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
+        if let Some(len) = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        {
             if len > limit {
                 return Err(too_large());
             }
@@ -34,7 +38,9 @@ impl FromRequest<AppState> for FhirBody {
                 if text.contains("LengthLimit") || text.contains("length limit") {
                     Err(too_large())
                 } else {
-                    Err(ApiError::bad_request(format!("cannot read the request body: {e}")))
+                    Err(ApiError::bad_request(format!(
+                        "cannot read the request body: {e}"
+                    )))
                 }
             }
         }
@@ -47,7 +53,10 @@ pub struct Base(pub String);
 impl FromRequestParts<AppState> for Base {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(b) = &state.config.base_url {
             return Ok(Base(b.clone()));
         }
@@ -66,14 +75,20 @@ pub struct Params(pub Vec<(String, String)>);
 impl Params {
     /// First value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 impl FromRequestParts<AppState> for Params {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
         Ok(Params(parse_query(q)))
     }
@@ -85,7 +100,10 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (crate::transaction::percent_decode(k), crate::transaction::percent_decode(v))
+            (
+                crate::transaction::percent_decode(k),
+                crate::transaction::percent_decode(v),
+            )
         })
         .collect()
 }

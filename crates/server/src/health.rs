@@ -12,10 +12,17 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(()) => json_response(
             StatusCode::OK,
-            format!("{{\"status\":\"ok\",\"store\":\"{}\"}}", state.store.backend()),
+            format!(
+                "{{\"status\":\"ok\",\"store\":\"{}\"}}",
+                state.store.backend()
+            ),
         ),
-        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Transient, format!("database unavailable: {e}"))
-            .into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            IssueType::Transient,
+            format!("database unavailable: {e}"),
+        )
+        .into_response(),
     }
 }
 
@@ -23,7 +30,9 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let text = state.metrics.render(state.store.backend(), None);
     let mut resp = text.into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
     resp
 }

@@ -28,7 +28,16 @@ pub async fn system(
     headers: HeaderMap,
     base: Base,
 ) -> Result<Response, ApiError> {
-    respond(&state, &ctx, HistoryScope::System, "_history", params, headers, base).await
+    respond(
+        &state,
+        &ctx,
+        HistoryScope::System,
+        "_history",
+        params,
+        headers,
+        base,
+    )
+    .await
 }
 
 /// GET `/fhir/{type}/_history`.
@@ -42,7 +51,16 @@ pub async fn type_level(
 ) -> Result<Response, ApiError> {
     let t = Target::parse(&type_name, None, StatusCode::NOT_FOUND)?;
     let path = format!("{}/_history", t.resource_type);
-    respond(&state, &ctx, HistoryScope::Type(t.resource_type.to_string()), &path, params, headers, base).await
+    respond(
+        &state,
+        &ctx,
+        HistoryScope::Type(t.resource_type.to_string()),
+        &path,
+        params,
+        headers,
+        base,
+    )
+    .await
 }
 
 /// GET `/fhir/{type}/{id}/_history`.
@@ -60,7 +78,16 @@ pub async fn instance(
         return Err(ApiError::not_found(format!("{rt}/{id} is not known")));
     }
     let path = format!("{rt}/{id}/_history");
-    respond(&state, &ctx, HistoryScope::Instance(rt, id), &path, params, headers, base).await
+    respond(
+        &state,
+        &ctx,
+        HistoryScope::Instance(rt, id),
+        &path,
+        params,
+        headers,
+        base,
+    )
+    .await
 }
 
 async fn respond(
@@ -73,32 +100,47 @@ async fn respond(
     Base(base): Base,
 ) -> Result<Response, ApiError> {
     check_accept(&headers, params.get("_format"))?;
-    let mut query = HistoryQuery { scope, since: None, at: None, count: DEFAULT_COUNT, before_seq: None };
+    let mut query = HistoryQuery {
+        scope,
+        since: None,
+        at: None,
+        count: DEFAULT_COUNT,
+        before_seq: None,
+    };
     for (name, value) in &params.0 {
         match name.as_str() {
             "_since" => query.since = Some(parse_instant(name, value)?),
             "_at" => query.at = Some(parse_instant(name, value)?),
             "_count" => {
-                let n: usize = value
-                    .parse()
-                    .map_err(|_| ApiError::bad_request(format!("_count must be a non-negative integer, got '{value}'")).at("_count"))?;
+                let n: usize = value.parse().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "_count must be a non-negative integer, got '{value}'"
+                    ))
+                    .at("_count")
+                })?;
                 query.count = n.min(MAX_COUNT);
             }
             "_cursor" => {
-                query.before_seq = Some(
-                    value
-                        .parse()
-                        .map_err(|_| ApiError::bad_request(format!("invalid paging cursor '{value}'")).at("_cursor"))?,
-                )
+                query.before_seq = Some(value.parse().map_err(|_| {
+                    ApiError::bad_request(format!("invalid paging cursor '{value}'")).at("_cursor")
+                })?)
             }
             "_format" | "_pretty" => {}
             other => {
-                return Err(ApiError::bad_request(format!("unknown history parameter '{other}'")).at(other.to_owned()))
+                return Err(
+                    ApiError::bad_request(format!("unknown history parameter '{other}'"))
+                        .at(other.to_owned()),
+                )
             }
         }
     }
     let page = state.store.history(ctx, &query).await?;
-    let keep: Vec<(String, String)> = params.0.iter().filter(|(k, _)| k != "_cursor").cloned().collect();
+    let keep: Vec<(String, String)> = params
+        .0
+        .iter()
+        .filter(|(k, _)| k != "_cursor")
+        .cloned()
+        .collect();
     let self_url = link(&base, path, &params.0);
     let mut links = vec![("self", self_url)];
     if let Some(next) = page.next {
@@ -110,8 +152,16 @@ async fn respond(
     for v in &page.entries {
         let (method, url, status) = match v.kind {
             WriteKind::Create => ("POST", v.resource_type.clone(), StatusCode::CREATED),
-            WriteKind::Update => ("PUT", format!("{}/{}", v.resource_type, v.id), StatusCode::OK),
-            WriteKind::Delete => ("DELETE", format!("{}/{}", v.resource_type, v.id), StatusCode::NO_CONTENT),
+            WriteKind::Update => (
+                "PUT",
+                format!("{}/{}", v.resource_type, v.id),
+                StatusCode::OK,
+            ),
+            WriteKind::Delete => (
+                "DELETE",
+                format!("{}/{}", v.resource_type, v.id),
+                StatusCode::NO_CONTENT,
+            ),
         };
         let full_url = format!("{base}/{}/{}", v.resource_type, v.id);
         let resource = (!v.deleted).then_some(&v.json[..]);
@@ -165,7 +215,9 @@ pub fn parse_instant(name: &str, value: &str) -> Result<OffsetDateTime, ApiError
         _ => String::new(),
     };
     OffsetDateTime::parse(&padded, &Rfc3339).map_err(|_| {
-        ApiError::bad_request(format!("{name} must be a FHIR instant such as 2024-01-31T08:00:00Z, got '{value}'"))
-            .at(name.to_owned())
+        ApiError::bad_request(format!(
+            "{name} must be a FHIR instant such as 2024-01-31T08:00:00Z, got '{value}'"
+        ))
+        .at(name.to_owned())
     })
 }

@@ -49,14 +49,21 @@ pub fn collect_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn is_importable(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "ndjson"))
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("json" | "ndjson")
+    )
 }
 
 /// Imports one file: a Bundle (transaction and collection types all or nothing;
 /// batch entry by entry), a single resource, or NDJSON (validated whole first, then
 /// stored in transactions of [`NDJSON_CHUNK`] lines).
 pub async fn import_file(store: Arc<dyn Store>, ctx: &AccessContext, path: &Path) -> FileReport {
-    let mut report = FileReport { path: path.to_owned(), resources: 0, errors: Vec::new() };
+    let mut report = FileReport {
+        path: path.to_owned(),
+        resources: 0,
+        errors: Vec::new(),
+    };
     let bytes = match tokio::fs::read(path).await {
         Ok(b) => b,
         Err(e) => {
@@ -86,7 +93,11 @@ fn describe_issue(i: &hutong_fhir::Issue) -> String {
     }
 }
 
-async fn import_json(store: &dyn Store, ctx: &AccessContext, bytes: &[u8]) -> Result<(u64, Vec<String>), ApiError> {
+async fn import_json(
+    store: &dyn Store,
+    ctx: &AccessContext,
+    bytes: &[u8],
+) -> Result<(u64, Vec<String>), ApiError> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("not valid JSON: {e}")))?;
     if value.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
@@ -96,7 +107,11 @@ async fn import_json(store: &dyn Store, ctx: &AccessContext, bytes: &[u8]) -> Re
         let mut n = 0;
         for (i, r) in results.iter().enumerate() {
             if r.status.as_u16() >= 400 {
-                errors.extend(r.outcome.iter().map(|issue| format!("entry[{i}]: {}", describe_issue(issue))));
+                errors.extend(
+                    r.outcome
+                        .iter()
+                        .map(|issue| format!("entry[{i}]: {}", describe_issue(issue))),
+                );
             } else if r.version.is_some() {
                 n += 1;
             }
@@ -111,7 +126,10 @@ async fn import_json(store: &dyn Store, ctx: &AccessContext, bytes: &[u8]) -> Re
 /// A stand-alone resource stored as it is: PUT when it has an id, else POST.
 fn single_entry(resource: Value) -> Result<EntryRequest, ApiError> {
     check_resource(&resource, None)?;
-    let rt = resource.get("resourceType").and_then(Value::as_str).unwrap_or("");
+    let rt = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let (method, url) = match resource.get("id").and_then(Value::as_str) {
         Some(id) => (Method::Put, format!("{rt}/{id}")),
         None => (Method::Post, rt.to_owned()),
@@ -121,8 +139,13 @@ fn single_entry(resource: Value) -> Result<EntryRequest, ApiError> {
     Ok(e)
 }
 
-async fn import_ndjson(store: &dyn Store, ctx: &AccessContext, bytes: &[u8]) -> Result<(u64, Vec<String>), ApiError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| ApiError::bad_request(format!("not UTF-8: {e}")))?;
+async fn import_ndjson(
+    store: &dyn Store,
+    ctx: &AccessContext,
+    bytes: &[u8],
+) -> Result<(u64, Vec<String>), ApiError> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| ApiError::bad_request(format!("not UTF-8: {e}")))?;
     let mut entries = Vec::new();
     let mut errors = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -134,7 +157,11 @@ async fn import_ndjson(store: &dyn Store, ctx: &AccessContext, bytes: &[u8]) -> 
             .and_then(single_entry);
         match parsed {
             Ok(e) => entries.push(e),
-            Err(e) => errors.extend(e.issues.iter().map(|i| format!("line {}: {}", n + 1, describe_issue(i)))),
+            Err(e) => errors.extend(
+                e.issues
+                    .iter()
+                    .map(|i| format!("line {}: {}", n + 1, describe_issue(i))),
+            ),
         }
     }
     if !errors.is_empty() {

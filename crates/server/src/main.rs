@@ -43,7 +43,9 @@ struct ImportArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(run_serve(args)),
         Command::Import(args) => runtime.block_on(run_import(args)),
@@ -53,7 +55,9 @@ fn main() -> anyhow::Result<()> {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HUTONG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -66,11 +70,15 @@ fn prepare_database(url: &str) -> anyhow::Result<()> {
     if url.starts_with("postgres") || url.contains(":memory:") {
         return Ok(());
     }
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     let path = path.split('?').next().unwrap_or(path);
     if let Some(dir) = std::path::Path::new(path).parent() {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
     }
     Ok(())
@@ -119,10 +127,16 @@ async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
     let store = hutong_store::open(&args.database)
         .await
         .with_context(|| format!("cannot open database {}", redact(&args.database)))?;
-    let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(files.len() as u64) };
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(files.len() as u64)
+    };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files  {msg}  [{elapsed_precise}]")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} files  {msg}  [{elapsed_precise}]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let ctx = AccessContext::system("hutong-import");
     let start = Instant::now();
@@ -137,7 +151,9 @@ async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
             let ctx = ctx.clone();
             set.spawn(async move { import_file(store, &ctx, &path).await });
         }
-        let Some(joined) = set.join_next().await else { break };
+        let Some(joined) = set.join_next().await else {
+            break;
+        };
         let report = joined?;
         total += report.resources;
         bar.inc(1);
@@ -149,11 +165,17 @@ async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
     }
     bar.finish();
     let secs = start.elapsed().as_secs_f64();
-    println!("imported {total} resources in {secs:.1}s ({:.0} resources/s)", total as f64 / secs.max(1e-9));
+    println!(
+        "imported {total} resources in {secs:.1}s ({:.0} resources/s)",
+        total as f64 / secs.max(1e-9)
+    );
     if failed.is_empty() {
         return Ok(());
     }
-    eprintln!("{} file(s) were rejected, in whole or in part:", failed.len());
+    eprintln!(
+        "{} file(s) were rejected, in whole or in part:",
+        failed.len()
+    );
     for r in &failed {
         eprintln!("  {}:", r.path.display());
         for e in r.errors.iter().take(20) {

@@ -9,7 +9,9 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
-const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -65,16 +67,26 @@ impl Metrics {
                     );
                 }
                 let _ = writeln!(out, "hutong_http_request_duration_seconds_bucket{{interaction=\"{interaction}\",le=\"+Inf\"}} {}", h.count);
-                let _ = writeln!(out, "hutong_http_request_duration_seconds_sum{{interaction=\"{interaction}\"}} {}", h.sum);
+                let _ = writeln!(
+                    out,
+                    "hutong_http_request_duration_seconds_sum{{interaction=\"{interaction}\"}} {}",
+                    h.sum
+                );
                 let _ = writeln!(out, "hutong_http_request_duration_seconds_count{{interaction=\"{interaction}\"}} {}", h.count);
             }
         }
-        out.push_str("# HELP hutong_store_info Storage backend in use.\n# TYPE hutong_store_info gauge\n");
+        out.push_str(
+            "# HELP hutong_store_info Storage backend in use.\n# TYPE hutong_store_info gauge\n",
+        );
         let _ = writeln!(out, "hutong_store_info{{backend=\"{backend}\"}} 1");
         if let Some((size, idle)) = pool {
             out.push_str("# HELP hutong_db_pool_connections Database connections, by state.\n# TYPE hutong_db_pool_connections gauge\n");
             let _ = writeln!(out, "hutong_db_pool_connections{{state=\"idle\"}} {idle}");
-            let _ = writeln!(out, "hutong_db_pool_connections{{state=\"in_use\"}} {}", size.saturating_sub(idle));
+            let _ = writeln!(
+                out,
+                "hutong_db_pool_connections{{state=\"in_use\"}} {}",
+                size.saturating_sub(idle)
+            );
         }
         out
     }
@@ -104,9 +116,14 @@ pub fn interaction(method: &Method, route: &str) -> &'static str {
 /// Middleware: times every request and counts it by interaction and status.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let name = interaction(req.method(), route.as_deref().unwrap_or(""));
     let resp = next.run(req).await;
-    state.metrics.record(name, resp.status().as_u16(), start.elapsed().as_secs_f64());
+    state
+        .metrics
+        .record(name, resp.status().as_u16(), start.elapsed().as_secs_f64());
     resp
 }

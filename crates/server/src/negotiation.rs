@@ -11,8 +11,10 @@ pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 pub fn check_accept(headers: &HeaderMap, format_param: Option<&str>) -> Result<(), ApiError> {
     if let Some(f) = format_param {
         let f = f.trim();
-        let ok = matches!(f, "json" | "application/json" | "application/fhir+json" | "text/json")
-            || f.starts_with("application/fhir+json;")
+        let ok = matches!(
+            f,
+            "json" | "application/json" | "application/fhir+json" | "text/json"
+        ) || f.starts_with("application/fhir+json;")
             || f.starts_with("application/json;");
         return if ok { Ok(()) } else { Err(not_acceptable(f)) };
     }
@@ -21,11 +23,18 @@ pub fn check_accept(headers: &HeaderMap, format_param: Option<&str>) -> Result<(
     };
     let acceptable = accept.split(',').any(|part| {
         let mime = part.split(';').next().unwrap_or("").trim();
-        let q_zero = part.split(';').skip(1).any(|p| p.trim().replace(' ', "") == "q=0");
+        let q_zero = part
+            .split(';')
+            .skip(1)
+            .any(|p| p.trim().replace(' ', "") == "q=0");
         !q_zero
             && matches!(
                 mime,
-                "" | "*/*" | "application/*" | "application/json" | "application/fhir+json" | "text/json"
+                "" | "*/*"
+                    | "application/*"
+                    | "application/json"
+                    | "application/fhir+json"
+                    | "text/json"
             )
     });
     if acceptable {
@@ -47,7 +56,14 @@ fn not_acceptable(what: &str) -> ApiError {
 pub fn check_json_body(headers: &HeaderMap) -> Result<(), ApiError> {
     match content_type(headers) {
         None => Ok(()),
-        Some(ct) if matches!(ct.as_str(), "application/fhir+json" | "application/json" | "text/json") => Ok(()),
+        Some(ct)
+            if matches!(
+                ct.as_str(),
+                "application/fhir+json" | "application/json" | "text/json"
+            ) =>
+        {
+            Ok(())
+        }
         Some(ct) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IssueType::NotSupported,
@@ -61,7 +77,13 @@ pub fn content_type(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 /// What the client asked to get back (`Prefer: return=…`, R4 http.html#ops).

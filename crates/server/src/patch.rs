@@ -43,12 +43,15 @@ pub async fn handle(
     entry.patch = Some(parse_patch(&body)?);
     entry.if_match = if_match(&headers)?;
     let mut results = run_transaction(state.store.as_ref(), &ctx, vec![entry], false).await?;
-    let result = results.pop().ok_or_else(|| ApiError::internal("no result for the patch"))?;
+    let result = results
+        .pop()
+        .ok_or_else(|| ApiError::internal("no result for the patch"))?;
     let pref = ReturnPreference::from_headers(&headers, ReturnPreference::Representation);
     Ok(write_response(&base, &result, pref))
 }
 
 /// Parses a JSON Patch document.
 pub fn parse_patch(body: &[u8]) -> Result<json_patch::Patch, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON Patch document: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON Patch document: {e}")))
 }

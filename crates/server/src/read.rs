@@ -29,16 +29,28 @@ pub async fn read(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{rt}/{id} is not known")))?;
     if v.deleted {
-        return Err(ApiError::gone(format!("{rt}/{id} was deleted (version {})", v.version)));
+        return Err(ApiError::gone(format!(
+            "{rt}/{id} was deleted (version {})",
+            v.version
+        )));
     }
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok()) {
-        if inm.split(',').any(|t| t.trim() == etag(v.version) || t.trim() == format!("\"{}\"", v.version)) {
+    if let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+    {
+        if inm
+            .split(',')
+            .any(|t| t.trim() == etag(v.version) || t.trim() == format!("\"{}\"", v.version))
+        {
             let mut resp = StatusCode::NOT_MODIFIED.into_response();
             crate::render::version_headers(&mut resp, &v);
             return Ok(resp);
         }
     }
-    if let Some(ims) = headers.get(header::IF_MODIFIED_SINCE).and_then(|h| h.to_str().ok()) {
+    if let Some(ims) = headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|h| h.to_str().ok())
+    {
         if crate::render::http_date(v.last_updated) == ims.trim() {
             let mut resp = StatusCode::NOT_MODIFIED.into_response();
             crate::render::version_headers(&mut resp, &v);
@@ -57,7 +69,11 @@ pub async fn vread(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_accept(&headers, params.get("_format"))?;
-    let target = Target::parse(&format!("{type_name}/{id}/_history/{vid}"), None, StatusCode::NOT_FOUND)?;
+    let target = Target::parse(
+        &format!("{type_name}/{id}/_history/{vid}"),
+        None,
+        StatusCode::NOT_FOUND,
+    )?;
     let rt = target.resource_type.as_str();
     let version = target.version.unwrap_or(0);
     let v = state
@@ -66,7 +82,9 @@ pub async fn vread(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{rt}/{id} has no version {version}")))?;
     if v.deleted {
-        return Err(ApiError::gone(format!("{rt}/{id} version {version} is a delete")));
+        return Err(ApiError::gone(format!(
+            "{rt}/{id} version {version} is a delete"
+        )));
     }
     Ok(read_response(&v))
 }

@@ -26,7 +26,9 @@ pub fn instant(t: OffsetDateTime) -> String {
 pub fn http_date(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
         DAYS[t.weekday().number_days_from_monday() as usize],
@@ -43,7 +45,8 @@ pub fn http_date(t: OffsetDateTime) -> String {
 pub fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
     let mut resp = Response::new(body.into());
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     resp
 }
 
@@ -84,7 +87,11 @@ pub fn write_response(base: &str, result: &EntryResult, pref: ReturnPreference) 
                         v.resource_type,
                         v.id,
                         v.version,
-                        if result.status == StatusCode::CREATED { "created" } else { "updated" }
+                        if result.status == StatusCode::CREATED {
+                            "created"
+                        } else {
+                            "updated"
+                        }
                     )));
                 }
                 Body::from(serde_json::to_vec(&operation_outcome(&issues)).unwrap_or_default())
@@ -146,7 +153,12 @@ impl BundleWriter {
 
     /// Appends one entry. `resource` is raw JSON bytes; `fields` are extra members
     /// (`request`, `response`, `search`) as JSON values.
-    pub fn entry(&mut self, full_url: Option<&str>, resource: Option<&[u8]>, fields: &[(&str, Value)]) {
+    pub fn entry(
+        &mut self,
+        full_url: Option<&str>,
+        resource: Option<&[u8]>,
+        fields: &[(&str, Value)],
+    ) {
         if self.entries > 0 {
             self.buf.push(b',');
         }
@@ -173,7 +185,8 @@ impl BundleWriter {
             sep(&mut self.buf);
             push_str(&mut self.buf, name);
             self.buf.push(b':');
-            self.buf.extend_from_slice(&serde_json::to_vec(value).unwrap_or_default());
+            self.buf
+                .extend_from_slice(&serde_json::to_vec(value).unwrap_or_default());
         }
         self.buf.push(b'}');
     }
@@ -191,7 +204,11 @@ fn push_str(buf: &mut Vec<u8>, s: &str) {
 
 /// `"201 Created"` style status text of a Bundle entry response.
 pub fn status_text(status: StatusCode) -> String {
-    format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""))
+    format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
 }
 
 /// The Bundle answering a transaction or batch.
@@ -207,7 +224,10 @@ pub fn transaction_response(
         let mut resource: Option<&[u8]> = None;
         if let Some(v) = &r.version {
             if !v.deleted {
-                response["location"] = Value::String(format!("{}/{}/_history/{}", v.resource_type, v.id, v.version));
+                response["location"] = Value::String(format!(
+                    "{}/{}/_history/{}",
+                    v.resource_type, v.id, v.version
+                ));
                 if r.is_read || pref == ReturnPreference::Representation {
                     resource = Some(&v.json);
                 }
@@ -218,7 +238,11 @@ pub fn transaction_response(
         if !r.outcome.is_empty() || pref == ReturnPreference::OperationOutcome {
             response["outcome"] = operation_outcome(&r.outcome);
         }
-        let full = r.version.as_ref().filter(|v| !v.deleted).map(|v| format!("{base}/{}/{}", v.resource_type, v.id));
+        let full = r
+            .version
+            .as_ref()
+            .filter(|v| !v.deleted)
+            .map(|v| format!("{base}/{}/{}", v.resource_type, v.id));
         w.entry(full.as_deref(), resource, &[("response", response)]);
     }
     w.finish()

@@ -50,7 +50,11 @@ pub struct Target {
 impl Target {
     /// Parses `Type`, `Type/id`, `Type/id/_history/vid`, `Type?query`, optionally
     /// prefixed by the server base URL or `/`. Unknown types are `not_found_status`.
-    pub fn parse(url: &str, base: Option<&str>, unknown_type_status: StatusCode) -> Result<Target, ApiError> {
+    pub fn parse(
+        url: &str,
+        base: Option<&str>,
+        unknown_type_status: StatusCode,
+    ) -> Result<Target, ApiError> {
         let mut rest = url.trim();
         if let Some(b) = base {
             if let Some(r) = rest.strip_prefix(b) {
@@ -75,7 +79,9 @@ impl Target {
             None | Some("") => None,
             Some(id) => {
                 if !hutong_fhir::primitive::is_id(id) {
-                    return Err(ApiError::bad_request(format!("invalid resource id '{id}' in '{url}'")));
+                    return Err(ApiError::bad_request(format!(
+                        "invalid resource id '{id}' in '{url}'"
+                    )));
                 }
                 Some(id.to_owned())
             }
@@ -86,12 +92,23 @@ impl Target {
                 v.parse::<u64>()
                     .map_err(|_| ApiError::not_found(format!("version '{v}' does not exist")))?,
             ),
-            _ => return Err(ApiError::bad_request(format!("unsupported request url '{url}'"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "unsupported request url '{url}'"
+                )))
+            }
         };
         if parts.next().is_some() {
-            return Err(ApiError::bad_request(format!("unsupported request url '{url}'")));
+            return Err(ApiError::bad_request(format!(
+                "unsupported request url '{url}'"
+            )));
         }
-        Ok(Target { resource_type, id, version, query })
+        Ok(Target {
+            resource_type,
+            id,
+            version,
+            query,
+        })
     }
 }
 
@@ -135,7 +152,8 @@ pub fn parse_etag_version(s: &str) -> Result<u64, ApiError> {
     let t = s.trim();
     let t = t.strip_prefix("W/").unwrap_or(t);
     let t = t.trim_matches('"');
-    t.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid ETag '{s}': expected W/\"<version>\"")))
+    t.parse::<u64>()
+        .map_err(|_| ApiError::bad_request(format!("invalid ETag '{s}': expected W/\"<version>\"")))
 }
 
 /// Parses a request body as a JSON resource and validates it.
@@ -143,7 +161,11 @@ pub fn parse_etag_version(s: &str) -> Result<u64, ApiError> {
 /// `expected_type`: the type named by the URL, which the body must match.
 pub fn parse_resource(body: &[u8], expected_type: Option<ResourceType>) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, IssueType::Required, "the request body is empty"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::Required,
+            "the request body is empty",
+        ));
     }
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
@@ -159,7 +181,11 @@ pub fn parse_resource(body: &[u8], expected_type: Option<ResourceType>) -> Resul
 /// Validates a parsed resource; checks it is of `expected_type` when given.
 pub fn check_resource(value: &Value, expected_type: Option<ResourceType>) -> Result<(), ApiError> {
     let Some(obj) = value.as_object() else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, IssueType::Structure, "a resource must be a JSON object"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::Structure,
+            "a resource must be a JSON object",
+        ));
     };
     let rt = obj.get("resourceType").and_then(Value::as_str);
     if let (Some(expected), Some(rt)) = (expected_type, rt) {

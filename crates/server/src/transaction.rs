@@ -9,7 +9,10 @@ use crate::error::ApiError;
 use crate::request::{check_resource, EntryRequest, Method};
 use axum::http::StatusCode;
 use hutong_fhir::{Issue, IssueType};
-use hutong_store::{AccessContext, IdentifierQuery, PendingWrite, Store, StoreError, Transaction, Versioned, WriteKind};
+use hutong_store::{
+    AccessContext, IdentifierQuery, PendingWrite, Store, StoreError, Transaction, Versioned,
+    WriteKind,
+};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -133,52 +136,98 @@ pub async fn run_transaction(
             Method::Get => continue,
             Method::Post if skip_create.contains(&i) => continue,
             Method::Post => {
-                let mut resource = e.resource.clone().ok_or_else(|| locate(i, missing_resource()))?;
+                let mut resource = e
+                    .resource
+                    .clone()
+                    .ok_or_else(|| locate(i, missing_resource()))?;
                 let id = e.target.id.clone().unwrap_or_else(new_id);
                 resource["id"] = Value::String(id.clone());
-                PendingWrite { kind: WriteKind::Create, resource_type: rt, id, resource: Some(resource), if_match: None }
+                PendingWrite {
+                    kind: WriteKind::Create,
+                    resource_type: rt,
+                    id,
+                    resource: Some(resource),
+                    if_match: None,
+                }
             }
             Method::Put => {
                 let id = e.target.id.clone().ok_or_else(|| {
                     locate(i, ApiError::bad_request("PUT needs a resource id in the URL (conditional update is not supported yet)"))
                 })?;
-                let resource = e.resource.clone().ok_or_else(|| locate(i, missing_resource()))?;
+                let resource = e
+                    .resource
+                    .clone()
+                    .ok_or_else(|| locate(i, missing_resource()))?;
                 match resource.get("id").and_then(Value::as_str) {
                     Some(body_id) if body_id == id => {}
                     Some(body_id) => {
                         return Err(locate(
                             i,
-                            ApiError::bad_request(format!("resource id '{body_id}' does not match the URL id '{id}'"))
-                                .at(format!("{rt}.id")),
+                            ApiError::bad_request(format!(
+                                "resource id '{body_id}' does not match the URL id '{id}'"
+                            ))
+                            .at(format!("{rt}.id")),
                         ))
                     }
-                    None => {
-                        return Err(locate(
-                            i,
-                            ApiError::new(StatusCode::BAD_REQUEST, IssueType::Required, "the resource has no id; PUT needs the id in the body and in the URL")
-                                .at(format!("{rt}.id")),
-                        ))
-                    }
+                    None => return Err(locate(
+                        i,
+                        ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            IssueType::Required,
+                            "the resource has no id; PUT needs the id in the body and in the URL",
+                        )
+                        .at(format!("{rt}.id")),
+                    )),
                 }
                 if e.if_none_match_any {
                     if let Some(cur) = tx.read(&rt, &id).await? {
                         if !cur.deleted {
-                            return Err(locate(i, ApiError::precondition_failed(format!("{rt}/{id} exists (If-None-Match: *)"))));
+                            return Err(locate(
+                                i,
+                                ApiError::precondition_failed(format!(
+                                    "{rt}/{id} exists (If-None-Match: *)"
+                                )),
+                            ));
                         }
                     }
                 }
-                PendingWrite { kind: WriteKind::Update, resource_type: rt, id, resource: Some(resource), if_match: e.if_match }
+                PendingWrite {
+                    kind: WriteKind::Update,
+                    resource_type: rt,
+                    id,
+                    resource: Some(resource),
+                    if_match: e.if_match,
+                }
             }
             Method::Patch => {
-                let id = e.target.id.clone().ok_or_else(|| locate(i, ApiError::bad_request("PATCH needs a resource id in the URL")))?;
-                let patched = apply_patch(tx.as_mut(), e, &rt, &id).await.map_err(|err| locate(i, err))?;
-                PendingWrite { kind: WriteKind::Update, resource_type: rt, id, resource: Some(patched), if_match: e.if_match }
+                let id = e.target.id.clone().ok_or_else(|| {
+                    locate(
+                        i,
+                        ApiError::bad_request("PATCH needs a resource id in the URL"),
+                    )
+                })?;
+                let patched = apply_patch(tx.as_mut(), e, &rt, &id)
+                    .await
+                    .map_err(|err| locate(i, err))?;
+                PendingWrite {
+                    kind: WriteKind::Update,
+                    resource_type: rt,
+                    id,
+                    resource: Some(patched),
+                    if_match: e.if_match,
+                }
             }
             Method::Delete => {
                 let id = e.target.id.clone().ok_or_else(|| {
                     locate(i, ApiError::bad_request("DELETE needs a resource id in the URL (conditional delete is not supported yet)"))
                 })?;
-                PendingWrite { kind: WriteKind::Delete, resource_type: rt, id, resource: None, if_match: e.if_match }
+                PendingWrite {
+                    kind: WriteKind::Delete,
+                    resource_type: rt,
+                    id,
+                    resource: None,
+                    if_match: e.if_match,
+                }
             }
         };
         writes.push(write);
@@ -197,10 +246,17 @@ pub async fn run_transaction(
             let status = match (&entries[i].method, &v) {
                 (Method::Post, _) => StatusCode::CREATED,
                 (Method::Delete, _) => StatusCode::NO_CONTENT,
-                (_, Some(v)) if v.version == 1 || v.kind == WriteKind::Create => StatusCode::CREATED,
+                (_, Some(v)) if v.version == 1 || v.kind == WriteKind::Create => {
+                    StatusCode::CREATED
+                }
                 _ => StatusCode::OK,
             };
-            results[i] = Some(EntryResult { status, version: v, outcome: Vec::new(), is_read: false });
+            results[i] = Some(EntryResult {
+                status,
+                version: v,
+                outcome: Vec::new(),
+                is_read: false,
+            });
         }
     }
 
@@ -210,33 +266,63 @@ pub async fn run_transaction(
         if e.method != Method::Get {
             continue;
         }
-        let result = read_entry(tx.as_mut(), e).await.map_err(|err| locate(i, err))?;
+        let result = read_entry(tx.as_mut(), e)
+            .await
+            .map_err(|err| locate(i, err))?;
         results[i] = Some(result);
     }
 
     tx.commit().await?;
     Ok(results
         .into_iter()
-        .map(|r| r.unwrap_or(EntryResult { status: StatusCode::OK, version: None, outcome: Vec::new(), is_read: false }))
+        .map(|r| {
+            r.unwrap_or(EntryResult {
+                status: StatusCode::OK,
+                version: None,
+                outcome: Vec::new(),
+                is_read: false,
+            })
+        })
         .collect())
 }
 
 /// Processes `entries` as a batch: each entry on its own, failures reported per entry.
-pub async fn run_batch(store: &dyn Store, ctx: &AccessContext, entries: Vec<EntryRequest>) -> Vec<EntryResult> {
+pub async fn run_batch(
+    store: &dyn Store,
+    ctx: &AccessContext,
+    entries: Vec<EntryRequest>,
+) -> Vec<EntryResult> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| entries[i].method.processing_rank());
     let mut results: Vec<Option<EntryResult>> = vec![None; entries.len()];
     for i in order {
         let entry = entries[i].clone();
         let result = match run_transaction(store, ctx, vec![entry], false).await {
-            Ok(mut r) => r.pop().unwrap_or(EntryResult { status: StatusCode::OK, version: None, outcome: Vec::new(), is_read: false }),
-            Err(e) => EntryResult { status: e.status, version: None, outcome: e.issues, is_read: false },
+            Ok(mut r) => r.pop().unwrap_or(EntryResult {
+                status: StatusCode::OK,
+                version: None,
+                outcome: Vec::new(),
+                is_read: false,
+            }),
+            Err(e) => EntryResult {
+                status: e.status,
+                version: None,
+                outcome: e.issues,
+                is_read: false,
+            },
         };
         results[i] = Some(result);
     }
     results
         .into_iter()
-        .map(|r| r.unwrap_or(EntryResult { status: StatusCode::INTERNAL_SERVER_ERROR, version: None, outcome: Vec::new(), is_read: false }))
+        .map(|r| {
+            r.unwrap_or(EntryResult {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                version: None,
+                outcome: Vec::new(),
+                is_read: false,
+            })
+        })
         .collect()
 }
 
@@ -246,7 +332,11 @@ pub fn new_id() -> String {
 }
 
 fn missing_resource() -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, IssueType::Required, "the entry has no resource")
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        IssueType::Required,
+        "the entry has no resource",
+    )
 }
 
 /// Prefixes the issues' location with the Bundle entry.
@@ -279,7 +369,10 @@ fn check_distinct_targets(entries: &[EntryRequest]) -> Result<(), (usize, ApiErr
         }
         if let Some(full) = &e.full_url {
             if !seen.insert((e.target.resource_type, format!("fullUrl:{full}"))) {
-                return Err((i, ApiError::bad_request(format!("fullUrl '{full}' appears more than once"))));
+                return Err((
+                    i,
+                    ApiError::bad_request(format!("fullUrl '{full}' appears more than once")),
+                ));
             }
         }
     }
@@ -304,8 +397,14 @@ pub fn parse_criteria(criteria: &str) -> Result<IdentifierQuery, ApiError> {
     let value = percent_decode(value);
     match name {
         "identifier" => Ok(match value.split_once('|') {
-            Some((system, v)) => IdentifierQuery::Identifier { system: Some(system.to_owned()), value: v.to_owned() },
-            None => IdentifierQuery::Identifier { system: None, value },
+            Some((system, v)) => IdentifierQuery::Identifier {
+                system: Some(system.to_owned()),
+                value: v.to_owned(),
+            },
+            None => IdentifierQuery::Identifier {
+                system: None,
+                value,
+            },
         }),
         "_id" => Ok(IdentifierQuery::Id(value)),
         other => Err(ApiError::new(
@@ -324,7 +423,9 @@ pub fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -355,7 +456,11 @@ fn collect_conditional_references(v: &Value, out: &mut Vec<String>) {
             for (k, child) in map {
                 if k == "reference" {
                     if let Some(s) = child.as_str() {
-                        if s.contains('?') && !s.starts_with('#') && !s.starts_with("http") && !s.starts_with("urn:") {
+                        if s.contains('?')
+                            && !s.starts_with('#')
+                            && !s.starts_with("http")
+                            && !s.starts_with("urn:")
+                        {
                             out.push(s.to_owned());
                         }
                     }
@@ -364,20 +469,30 @@ fn collect_conditional_references(v: &Value, out: &mut Vec<String>) {
                 }
             }
         }
-        Value::Array(items) => items.iter().for_each(|c| collect_conditional_references(c, out)),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|c| collect_conditional_references(c, out)),
         _ => {}
     }
 }
 
-async fn resolve_conditional_reference(tx: &mut dyn Transaction, reference: &str) -> Result<String, ApiError> {
+async fn resolve_conditional_reference(
+    tx: &mut dyn Transaction,
+    reference: &str,
+) -> Result<String, ApiError> {
     let (type_name, criteria) = reference.split_once('?').unwrap_or((reference, ""));
-    let rt = hutong_fhir::ResourceType::parse(type_name)
-        .ok_or_else(|| ApiError::bad_request(format!("conditional reference '{reference}': unknown type '{type_name}'")))?;
+    let rt = hutong_fhir::ResourceType::parse(type_name).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "conditional reference '{reference}': unknown type '{type_name}'"
+        ))
+    })?;
     let q = parse_criteria(criteria)?;
     let found = tx.find(rt.as_str(), &q).await?;
     match found.as_slice() {
         [one] => Ok(format!("{rt}/{one}")),
-        [] => Err(ApiError::precondition_failed(format!("conditional reference '{reference}' matches no resource"))),
+        [] => Err(ApiError::precondition_failed(format!(
+            "conditional reference '{reference}' matches no resource"
+        ))),
         many => Err(ApiError::precondition_failed(format!(
             "conditional reference '{reference}' matches {} resources",
             many.len()
@@ -385,9 +500,20 @@ async fn resolve_conditional_reference(tx: &mut dyn Transaction, reference: &str
     }
 }
 
-async fn apply_patch(tx: &mut dyn Transaction, e: &EntryRequest, rt: &str, id: &str) -> Result<Value, ApiError> {
-    let patch = e.patch.as_ref().ok_or_else(|| ApiError::bad_request("PATCH entry has no patch document"))?;
-    let current = tx.read(rt, id).await?.ok_or_else(|| ApiError::not_found(format!("{rt}/{id} does not exist")))?;
+async fn apply_patch(
+    tx: &mut dyn Transaction,
+    e: &EntryRequest,
+    rt: &str,
+    id: &str,
+) -> Result<Value, ApiError> {
+    let patch = e
+        .patch
+        .as_ref()
+        .ok_or_else(|| ApiError::bad_request("PATCH entry has no patch document"))?;
+    let current = tx
+        .read(rt, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{rt}/{id} does not exist")))?;
     if current.deleted {
         return Err(ApiError::gone(format!("{rt}/{id} is deleted")));
     }
@@ -402,9 +528,15 @@ async fn apply_patch(tx: &mut dyn Transaction, e: &EntryRequest, rt: &str, id: &
     let mut doc: Value = serde_json::from_slice(&current.json)
         .map_err(|err| ApiError::internal(format!("stored {rt}/{id} is not JSON: {err}")))?;
     json_patch::patch(&mut doc, patch).map_err(|err| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueType::Processing, format!("JSON Patch failed: {err}"))
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            IssueType::Processing,
+            format!("JSON Patch failed: {err}"),
+        )
     })?;
-    if doc.get("resourceType").and_then(Value::as_str) != Some(rt) || doc.get("id").and_then(Value::as_str) != Some(id) {
+    if doc.get("resourceType").and_then(Value::as_str) != Some(rt)
+        || doc.get("id").and_then(Value::as_str) != Some(id)
+    {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             IssueType::Processing,
@@ -430,6 +562,11 @@ async fn read_entry(tx: &mut dyn Transaction, e: &EntryRequest) -> Result<EntryR
     match tx.read(rt, id).await? {
         None => Err(ApiError::not_found(format!("{rt}/{id} does not exist"))),
         Some(v) if v.deleted => Err(ApiError::gone(format!("{rt}/{id} is deleted"))),
-        Some(v) => Ok(EntryResult { status: StatusCode::OK, version: Some(v), outcome: Vec::new(), is_read: true }),
+        Some(v) => Ok(EntryResult {
+            status: StatusCode::OK,
+            version: Some(v),
+            outcome: Vec::new(),
+            is_read: true,
+        }),
     }
 }

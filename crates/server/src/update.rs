@@ -36,7 +36,9 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim() == "*");
     let mut results = run_transaction(state.store.as_ref(), &ctx, vec![entry], false).await?;
-    let result = results.pop().ok_or_else(|| ApiError::internal("no result for the update"))?;
+    let result = results
+        .pop()
+        .ok_or_else(|| ApiError::internal("no result for the update"))?;
     let pref = ReturnPreference::from_headers(&headers, ReturnPreference::Representation);
     Ok(write_response(&base, &result, pref))
 }

@@ -1,0 +1,270 @@
+//! A real `hutong` server on a random loopback port, over SQLite or PostgreSQL.
+#![allow(dead_code)]
+
+use hutong_server::app::{serve, AppState};
+use hutong_server::config::{Config, TokenConfig};
+use hutong_store::Store;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Runs each listed `async fn name(s: &TestServer)` of the enclosing file against
+/// both backends, as `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let s = $crate::support::TestServer::sqlite().await;
+                    super::$name(&s).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(s) = $crate::support::TestServer::postgres().await else { return };
+                    super::$name(&s).await;
+                }
+            )*
+        }
+    };
+}
+
+/// A server answering on a real socket.
+pub struct TestServer {
+    /// FHIR base, e.g. `http://127.0.0.1:41234/fhir`.
+    pub base: String,
+    /// Root URL without `/fhir`.
+    pub root: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    /// The database URL the server uses.
+    pub database: String,
+    pg_schema: Option<String>,
+    sqlite_file: Option<std::path::PathBuf>,
+}
+
+/// An answer: status, headers, and the body parsed as JSON (Null when empty).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub raw: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The diagnostics of an OperationOutcome answer, joined.
+    pub fn diagnostics(&self) -> String {
+        self.body["issue"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i["diagnostics"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .unwrap_or_default()
+    }
+    /// The expressions of an OperationOutcome answer.
+    pub fn expressions(&self) -> Vec<String> {
+        self.body["issue"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .flat_map(|i| i["expression"].as_array().cloned().unwrap_or_default())
+                    .filter_map(|e| e.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("HUTONG_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            eprintln!("!!!!! SKIPPED (HUTONG_TEST_POSTGRES_URL not set): PostgreSQL variant of this test did not run !!!!!");
+            None
+        }
+    }
+}
+
+impl TestServer {
+    pub async fn sqlite() -> TestServer {
+        Self::sqlite_with(Config {
+            insecure_dev: true,
+            ..Config::default()
+        })
+        .await
+    }
+
+    pub async fn sqlite_with(config: Config) -> TestServer {
+        let file =
+            std::env::temp_dir().join(format!("hutong-test-{}.db", uuid::Uuid::new_v4().simple()));
+        let url = format!("sqlite://{}", file.display());
+        let mut s = Self::start(url, config).await;
+        s.sqlite_file = Some(file);
+        s
+    }
+
+    pub async fn postgres() -> Option<TestServer> {
+        Self::postgres_with(Config {
+            insecure_dev: true,
+            ..Config::default()
+        })
+        .await
+    }
+
+    pub async fn postgres_with(config: Config) -> Option<TestServer> {
+        let base = postgres_url()?;
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}schema={schema}&max_connections=8");
+        let mut s = Self::start(url, config).await;
+        s.pg_schema = Some(schema);
+        Some(s)
+    }
+
+    /// Starts on the given database with a `--token`-configured server (no insecure dev).
+    pub async fn with_tokens(tokens: Vec<TokenConfig>) -> TestServer {
+        Self::sqlite_with(Config {
+            insecure_dev: false,
+            tokens,
+            ..Config::default()
+        })
+        .await
+    }
+
+    async fn start(database: String, mut config: Config) -> TestServer {
+        let store = hutong_store::open(&database)
+            .await
+            .expect("test database opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        config.listen = addr;
+        config.database = database.clone();
+        let state = AppState::new(Arc::clone(&store), config);
+        tokio::spawn(async move {
+            let _ = serve(listener, state).await;
+        });
+        TestServer {
+            base: format!("http://{addr}/fhir"),
+            root: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            store,
+            database,
+            pg_schema: None,
+            sqlite_file: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else if path.is_empty() {
+            self.base.clone()
+        } else {
+            format!("{}/{}", self.base, path.trim_start_matches('/'))
+        }
+    }
+
+    /// Sends a request; `body` JSON is sent as application/fhir+json.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/fhir+json")
+                .body(serde_json::to_vec(b).expect("serialise test body"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::answer(req.send().await.expect("request reaches the server")).await
+    }
+
+    pub async fn answer(resp: reqwest::Response) -> Answer {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let raw = resp.bytes().await.expect("read body").to_vec();
+        let body = if raw.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&raw).unwrap_or(Value::Null)
+        };
+        Answer {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(Method::GET, path, None, &[]).await
+    }
+    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.send(Method::POST, path, Some(body), &[]).await
+    }
+    pub async fn put(&self, path: &str, body: &Value) -> Answer {
+        self.send(Method::PUT, path, Some(body), &[]).await
+    }
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.send(Method::DELETE, path, None, &[]).await
+    }
+
+    /// Current number of non-deleted resources (all types when `None`).
+    pub async fn count(&self, resource_type: Option<&str>) -> u64 {
+        self.store
+            .count(&hutong_store::AccessContext::system("test"), resource_type)
+            .await
+            .expect("count")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(schema) = &self.pg_schema {
+            if let Some(url) = std::env::var("HUTONG_TEST_POSTGRES_URL").ok() {
+                let _ = std::process::Command::new("psql")
+                    .args([
+                        url.as_str(),
+                        "-q",
+                        "-c",
+                        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                    ])
+                    .output();
+            }
+        }
+        if let Some(f) = &self.sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
+            }
+        }
+    }
+}
+
+/// A minimal valid Patient.
+pub fn patient(family: &str) -> Value {
+    serde_json::json!({
+        "resourceType": "Patient",
+        "identifier": [{ "system": "urn:oid:2.16.156.10011.1.3", "value": format!("11010519491231002{}", family.len() % 10) }],
+        "name": [{ "family": family, "given": ["伟"] }],
+        "gender": "male",
+        "birthDate": "1949-12-31"
+    })
+}
