@@ -268,3 +268,61 @@ pub fn patient(family: &str) -> Value {
         "birthDate": "1949-12-31"
     })
 }
+
+/// The repository's shared data folder (`../shared` beside the repo), if present.
+pub fn shared_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("HUTONG_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    dir.is_dir().then_some(dir)
+}
+
+/// The extracted FHIR R4 examples package (`vendor-r4/package`), if fetched.
+pub fn r4_examples_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vendor-r4/package");
+    dir.is_dir().then_some(dir)
+}
+
+/// Every `Type/id` reference string inside a resource.
+pub fn literal_references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                if k == "reference" {
+                    if let Some(s) = c.as_str() {
+                        out.push(s.to_owned());
+                    }
+                } else {
+                    literal_references(c, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| literal_references(c, out)),
+        _ => {}
+    }
+}
+
+/// Walks the whole system history (current versions only) through the REST API and
+/// returns every current resource.
+pub async fn all_current_resources(s: &TestServer) -> Vec<Value> {
+    let mut out = std::collections::HashMap::new();
+    let mut url = s.url("_history?_count=1000");
+    loop {
+        let page = s.get(&url).await;
+        assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.diagnostics());
+        for e in page.body["entry"].as_array().cloned().unwrap_or_default() {
+            let full = e["fullUrl"].as_str().unwrap_or_default().to_owned();
+            // newest first: the first version seen of a resource is its current one
+            out.entry(full).or_insert_with(|| e.get("resource").cloned());
+        }
+        let next = page.body["link"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
+            .and_then(|l| l["url"].as_str().map(str::to_owned));
+        match next {
+            Some(n) => url = n,
+            None => break,
+        }
+    }
+    out.into_values().flatten().collect()
+}
