@@ -29,7 +29,7 @@ pub(crate) struct Eval<'a, 'x, 'c> {
     pub model: &'c dyn ModelProvider,
     pub root: Item<'a>,
     pub root_value: &'a Value,
-    pub now: DateTime,
+    now: Option<DateTime>,
 }
 
 /// A value reduced to what operators work on.
@@ -102,8 +102,13 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
             model,
             root,
             root_value: resource,
-            now: ctx.now.unwrap_or_else(now_utc),
+            now: ctx.now,
         }
+    }
+
+    /// `now()`, read from the clock once per evaluation and only when asked for.
+    pub fn now(&mut self) -> DateTime {
+        *self.now.get_or_insert_with(now_utc)
     }
 
     fn resource_type(model: &dyn ModelProvider, v: &Value) -> NodeType {
@@ -351,7 +356,9 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
         // A type name as the first step (`Patient.name`) selects the resource itself.
         if name.starts_with(|c: char| c.is_ascii_uppercase()) {
             if let Some(rt) = map.get("resourceType").and_then(Value::as_str) {
-                if rt == name || (self.is_subtype(ty.name, name) && !ty.name.is_empty()) {
+                if rt == name
+                    || ((name == "Resource" || name == "DomainResource") && !ty.name.is_empty())
+                {
                     out.push(item.clone());
                     return;
                 }
@@ -368,11 +375,11 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 } else {
                     None
                 };
-                self.push_values(map.get(name), meta, t, out);
+                self.push_values(get_key(map, name), meta, t, out);
             }
             Some(Element::Choice) => self.choice(map, name, out),
             None => {
-                let v = map.get(name);
+                let v = get_key(map, name);
                 let meta = meta_of(map, name);
                 if v.is_some() || meta.is_some() {
                     self.push_values(v, meta, NodeType::default(), out);
@@ -1083,7 +1090,16 @@ fn meta_of<'m>(map: &'m serde_json::Map<String, Value>, name: &str) -> Option<&'
     buf[1..=n].copy_from_slice(name.as_bytes());
     std::str::from_utf8(&buf[..=n])
         .ok()
-        .and_then(|k| map.get(k))
+        .and_then(|k| get_key(map, k))
+}
+
+/// `map[name]`: a linear scan for the small objects FHIR mostly has beats hashing the key.
+fn get_key<'m>(map: &'m serde_json::Map<String, Value>, name: &str) -> Option<&'m Value> {
+    if map.len() <= 12 {
+        map.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
+    } else {
+        map.get(name)
+    }
 }
 
 pub(crate) fn as_dec(p: &Prim<'_>) -> Decimal {

@@ -664,10 +664,10 @@ impl<'a, 'x, 'c: 'a> Eval<'a, 'x, 'c> {
                 }
                 Ok(input.to_vec())
             }
-            Now => Ok(vec![Item::DateTime(self.now)]),
-            Today => Ok(vec![Item::Date(self.now.date_part())]),
+            Now => Ok(vec![Item::DateTime(self.now())]),
+            Today => Ok(vec![Item::Date(self.now().date_part())]),
             TimeOfDay => {
-                let n = self.now;
+                let n = self.now();
                 Ok(vec![Item::Time(Time {
                     hour: n.hour,
                     minute: n.minute,
