@@ -1,0 +1,144 @@
+//! The `hutong` binary itself: version, help, import error reporting, and durability of
+//! acknowledged writes across `kill -9`.
+mod support;
+
+use serde_json::json;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn hutong() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hutong"))
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("hutong-bin-{}-{name}", uuid::Uuid::new_v4().simple()))
+}
+
+#[test]
+fn version_and_serve_help_document_every_option() {
+    let v = hutong().arg("--version").output().unwrap();
+    assert!(v.status.success());
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("hutong "));
+    let h = hutong().args(["serve", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&h.stdout);
+    for opt in ["--listen", "--database", "--config", "--base-url", "--body-limit", "--insecure-dev", "--token", "HUTONG_DATABASE_URL"] {
+        assert!(text.contains(opt), "serve --help does not mention {opt}:\n{text}");
+    }
+}
+
+#[test]
+fn serve_refuses_to_start_without_tokens_or_insecure_dev() {
+    let db = temp_path("refuse.db");
+    let out = hutong()
+        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .arg(format!("sqlite://{}", db.display()))
+        .env_remove("HUTONG_INSECURE_DEV")
+        .env_remove("HUTONG_TOKENS")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure-dev"));
+}
+
+#[test]
+fn import_rejects_a_bad_bundle_whole_and_reports_it_per_file() {
+    let dir = temp_path("import");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001", "resource": {"resourceType": "Patient", "gender": "male"}, "request": {"method": "POST", "url": "Patient"}}
+    ]});
+    let bad = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000002", "resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}},
+        {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000003", "resource": {"resourceType": "Patient", "birthDate": "19900101"}, "request": {"method": "POST", "url": "Patient"}}
+    ]});
+    std::fs::write(dir.join("a-good.json"), good.to_string()).unwrap();
+    std::fs::write(dir.join("b-bad.json"), bad.to_string()).unwrap();
+    let mut nd = std::fs::File::create(dir.join("c-lines.ndjson")).unwrap();
+    writeln!(nd, "{}", json!({"resourceType": "Organization", "id": "org-1", "name": "乡镇卫生院"})).unwrap();
+    writeln!(nd, "{}", json!({"resourceType": "Practitioner", "id": "pr-1"})).unwrap();
+    drop(nd);
+    let db = temp_path("import.db");
+    let url = format!("sqlite://{}", db.display());
+    let out = hutong().args(["import", "--quiet", "--database", &url]).arg(&dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a rejected file makes the import fail");
+    assert!(stderr.contains("b-bad.json"), "{stderr}");
+    assert!(stderr.contains("birthDate"), "the report names the element: {stderr}");
+    assert!(!stderr.contains("a-good.json"), "{stderr}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let counts = rt.block_on(async {
+        let store = hutong_store::open(&url).await.unwrap();
+        let ctx = hutong_store::AccessContext::system("test");
+        (
+            store.count(&ctx, Some("Patient")).await.unwrap(),
+            store.count(&ctx, Some("Organization")).await.unwrap(),
+            store.count(&ctx, Some("Practitioner")).await.unwrap(),
+        )
+    });
+    assert_eq!(counts, (1, 1, 1), "good file and NDJSON in, nothing of the bad Bundle");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_dash_nine() {
+    let db = temp_path("durable.db");
+    let url = format!("sqlite://{}", db.display());
+    let mut ids = Vec::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for round in 0..2 {
+        let port = free_port();
+        let mut child = hutong()
+            .args(["serve", "--insecure-dev", "--listen", &format!("127.0.0.1:{port}"), "--database", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}/fhir");
+        rt.block_on(async {
+            let client = reqwest::Client::new();
+            wait_ready(&client, port).await;
+            for id in &ids {
+                let r = client.get(format!("{base}/Patient/{id}")).send().await.unwrap();
+                assert_eq!(r.status(), reqwest::StatusCode::OK, "acknowledged write {id} lost after kill -9");
+            }
+            if round == 0 {
+                for i in 0..50 {
+                    let r = client
+                        .post(format!("{base}/Patient"))
+                        .header("content-type", "application/fhir+json")
+                        .body(json!({"resourceType": "Patient", "name": [{"text": format!("p{i}")}]}).to_string())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+                    let v: serde_json::Value = r.json().await.unwrap();
+                    ids.push(v["id"].as_str().unwrap().to_owned());
+                }
+            }
+        });
+        // SIGKILL right after the last acknowledgement
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert_eq!(ids.len(), 50);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn wait_ready(client: &reqwest::Client, port: u16) {
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not become ready");
+}
