@@ -22,9 +22,20 @@ struct Harness {
 }
 
 enum Cleanup {
-    Files(Vec<std::path::PathBuf>),
+    Files(TempFiles),
     Schema { base_url: String, schema: String },
     Nothing,
+}
+
+/// The files of an SQLite test database, removed on drop (also when the test panics).
+struct TempFiles(Vec<std::path::PathBuf>);
+
+impl Drop for TempFiles {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            let _ = std::fs::remove_file(f);
+        }
+    }
 }
 
 impl Harness {
@@ -41,7 +52,7 @@ impl Harness {
         Harness {
             store: open(&url).await,
             url,
-            cleanup: Cleanup::Files(files),
+            cleanup: Cleanup::Files(TempFiles(files)),
         }
     }
 
@@ -81,16 +92,17 @@ impl Harness {
     async fn finish(self) {
         drop(self.store);
         match self.cleanup {
-            Cleanup::Files(files) => {
-                for f in files {
-                    let _ = std::fs::remove_file(f);
-                }
-            }
+            Cleanup::Files(files) => drop(files),
             Cleanup::Schema { base_url, schema } => {
-                if let Ok(pool) = sqlx::PgPool::connect(&base_url).await {
-                    let _ = sqlx::raw_sql(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+                let dropped = match sqlx::PgPool::connect(&base_url).await {
+                    Ok(pool) => sqlx::raw_sql(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
                         .execute(&pool)
-                        .await;
+                        .await
+                        .map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = dropped {
+                    eprintln!("could not drop test schema {schema}: {e}");
                 }
             }
             Cleanup::Nothing => {}

@@ -109,6 +109,19 @@ impl Transaction for PgTransaction {
     }
 }
 
+impl Drop for PgTransaction {
+    fn drop(&mut self) {
+        if self.tx.is_some() {
+            // sqlx rolls the transaction back when its connection returns to the pool.
+            tracing::debug!(
+                backend = "postgres",
+                writes = self.writes,
+                "transaction rolled back"
+            );
+        }
+    }
+}
+
 /// 64-bit FNV-1a: stable across processes and Rust versions, unlike `DefaultHasher`,
 /// because every process must derive the same lock key for a resource.
 pub(super) fn fnv1a(parts: &[&[u8]]) -> u64 {
@@ -239,6 +252,16 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// Column arrays of identifier rows, for `UNNEST`.
+#[derive(Default)]
+struct IdentifierColumns<'a> {
+    resource_type: Vec<&'a str>,
+    id: Vec<&'a str>,
+    system: Vec<&'a str>,
+    value: Vec<&'a str>,
+    patient_key: Vec<Option<&'a str>>,
+}
+
 const ALL_COLUMNS: &str =
     "resource_type, id, version, seq, last_updated, deleted, kind, patient_key, json";
 const UNNEST_VERSIONS: &str =
@@ -288,32 +311,26 @@ async fn write(conn: &mut PgConnection, plan: &Plan) -> Result<()> {
         .await?;
 
     // 7. Identifiers of the new current versions.
-    let mut ident: (
-        Vec<&str>,
-        Vec<&str>,
-        Vec<&str>,
-        Vec<&str>,
-        Vec<Option<&str>>,
-    ) = Default::default();
+    let mut ident = IdentifierColumns::default();
     for v in &current_rows {
         for (system, value) in &v.identifiers {
-            ident.0.push(&v.resource_type);
-            ident.1.push(&v.id);
-            ident.2.push(system);
-            ident.3.push(value);
-            ident.4.push(v.patient_key.as_deref());
+            ident.resource_type.push(&v.resource_type);
+            ident.id.push(&v.id);
+            ident.system.push(system);
+            ident.value.push(value);
+            ident.patient_key.push(v.patient_key.as_deref());
         }
     }
-    if !ident.0.is_empty() {
+    if !ident.id.is_empty() {
         sqlx::query(
             "INSERT INTO resource_identifier (resource_type, id, system, value, patient_key) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])",
         )
-        .bind(&ident.0)
-        .bind(&ident.1)
-        .bind(&ident.2)
-        .bind(&ident.3)
-        .bind(&ident.4)
+        .bind(&ident.resource_type)
+        .bind(&ident.id)
+        .bind(&ident.system)
+        .bind(&ident.value)
+        .bind(&ident.patient_key)
         .execute(&mut *conn)
         .await?;
     }
