@@ -12,7 +12,10 @@ fn hutong() -> Command {
 }
 
 fn temp_path(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("hutong-bin-{}-{name}", uuid::Uuid::new_v4().simple()))
+    std::env::temp_dir().join(format!(
+        "hutong-bin-{}-{name}",
+        uuid::Uuid::new_v4().simple()
+    ))
 }
 
 #[test]
@@ -22,8 +25,20 @@ fn version_and_serve_help_document_every_option() {
     assert!(String::from_utf8_lossy(&v.stdout).starts_with("hutong "));
     let h = hutong().args(["serve", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&h.stdout);
-    for opt in ["--listen", "--database", "--config", "--base-url", "--body-limit", "--insecure-dev", "--token", "HUTONG_DATABASE_URL"] {
-        assert!(text.contains(opt), "serve --help does not mention {opt}:\n{text}");
+    for opt in [
+        "--listen",
+        "--database",
+        "--config",
+        "--base-url",
+        "--body-limit",
+        "--insecure-dev",
+        "--token",
+        "HUTONG_DATABASE_URL",
+    ] {
+        assert!(
+            text.contains(opt),
+            "serve --help does not mention {opt}:\n{text}"
+        );
     }
 }
 
@@ -55,16 +70,36 @@ fn import_rejects_a_bad_bundle_whole_and_reports_it_per_file() {
     std::fs::write(dir.join("a-good.json"), good.to_string()).unwrap();
     std::fs::write(dir.join("b-bad.json"), bad.to_string()).unwrap();
     let mut nd = std::fs::File::create(dir.join("c-lines.ndjson")).unwrap();
-    writeln!(nd, "{}", json!({"resourceType": "Organization", "id": "org-1", "name": "乡镇卫生院"})).unwrap();
-    writeln!(nd, "{}", json!({"resourceType": "Practitioner", "id": "pr-1"})).unwrap();
+    writeln!(
+        nd,
+        "{}",
+        json!({"resourceType": "Organization", "id": "org-1", "name": "乡镇卫生院"})
+    )
+    .unwrap();
+    writeln!(
+        nd,
+        "{}",
+        json!({"resourceType": "Practitioner", "id": "pr-1"})
+    )
+    .unwrap();
     drop(nd);
     let db = temp_path("import.db");
     let url = format!("sqlite://{}", db.display());
-    let out = hutong().args(["import", "--quiet", "--database", &url]).arg(&dir).output().unwrap();
+    let out = hutong()
+        .args(["import", "--quiet", "--database", &url])
+        .arg(&dir)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a rejected file makes the import fail");
+    assert!(
+        !out.status.success(),
+        "a rejected file makes the import fail"
+    );
     assert!(stderr.contains("b-bad.json"), "{stderr}");
-    assert!(stderr.contains("birthDate"), "the report names the element: {stderr}");
+    assert!(
+        stderr.contains("birthDate"),
+        "the report names the element: {stderr}"
+    );
     assert!(!stderr.contains("a-good.json"), "{stderr}");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let counts = rt.block_on(async {
@@ -76,7 +111,11 @@ fn import_rejects_a_bad_bundle_whole_and_reports_it_per_file() {
             store.count(&ctx, Some("Practitioner")).await.unwrap(),
         )
     });
-    assert_eq!(counts, (1, 1, 1), "good file and NDJSON in, nothing of the bad Bundle");
+    assert_eq!(
+        counts,
+        (1, 1, 1),
+        "good file and NDJSON in, nothing of the bad Bundle"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -89,7 +128,14 @@ fn acknowledged_writes_survive_kill_dash_nine() {
     for round in 0..2 {
         let port = free_port();
         let mut child = hutong()
-            .args(["serve", "--insecure-dev", "--listen", &format!("127.0.0.1:{port}"), "--database", &url])
+            .args([
+                "serve",
+                "--insecure-dev",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database",
+                &url,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -99,15 +145,26 @@ fn acknowledged_writes_survive_kill_dash_nine() {
             let client = reqwest::Client::new();
             wait_ready(&client, port).await;
             for id in &ids {
-                let r = client.get(format!("{base}/Patient/{id}")).send().await.unwrap();
-                assert_eq!(r.status(), reqwest::StatusCode::OK, "acknowledged write {id} lost after kill -9");
+                let r = client
+                    .get(format!("{base}/Patient/{id}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    r.status(),
+                    reqwest::StatusCode::OK,
+                    "acknowledged write {id} lost after kill -9"
+                );
             }
             if round == 0 {
                 for i in 0..50 {
                     let r = client
                         .post(format!("{base}/Patient"))
                         .header("content-type", "application/fhir+json")
-                        .body(json!({"resourceType": "Patient", "name": [{"text": format!("p{i}")}]}).to_string())
+                        .body(
+                            json!({"resourceType": "Patient", "name": [{"text": format!("p{i}")}]})
+                                .to_string(),
+                        )
                         .send()
                         .await
                         .unwrap();
@@ -128,12 +185,20 @@ fn acknowledged_writes_survive_kill_dash_nine() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn wait_ready(client: &reqwest::Client, port: u16) {
     for _ in 0..200 {
-        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+        {
             if r.status().is_success() {
                 return;
             }

@@ -10,9 +10,22 @@ both_backends!(every_valid_clinical_example_round_trips);
 
 /// Definitional and terminology resources are not clinical examples.
 const NOT_CLINICAL: [&str; 16] = [
-    "StructureDefinition", "SearchParameter", "ValueSet", "CodeSystem", "ConceptMap", "OperationDefinition",
-    "CompartmentDefinition", "CapabilityStatement", "ImplementationGuide", "NamingSystem", "StructureMap",
-    "GraphDefinition", "MessageDefinition", "TerminologyCapabilities", "ExampleScenario", "TestScript",
+    "StructureDefinition",
+    "SearchParameter",
+    "ValueSet",
+    "CodeSystem",
+    "ConceptMap",
+    "OperationDefinition",
+    "CompartmentDefinition",
+    "CapabilityStatement",
+    "ImplementationGuide",
+    "NamingSystem",
+    "StructureMap",
+    "GraphDefinition",
+    "MessageDefinition",
+    "TerminologyCapabilities",
+    "ExampleScenario",
+    "TestScript",
 ];
 
 async fn every_valid_clinical_example_round_trips(s: &TestServer) {
@@ -20,19 +33,30 @@ async fn every_valid_clinical_example_round_trips(s: &TestServer) {
         eprintln!("!!!!! SKIPPED: vendor-r4/package is absent (run scripts/fetch-r4-examples.sh); R4 example round trip did not run !!!!!");
         return;
     };
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     files.sort();
     let (mut tried, mut invalid, mut round_tripped) = (0, 0, 0);
     let mut mismatches = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut pending = Vec::new();
     for f in files {
-        if f.extension().and_then(|e| e.to_str()) != Some("json") || f.file_name().is_some_and(|n| n == "package.json") {
+        if f.extension().and_then(|e| e.to_str()) != Some("json")
+            || f.file_name().is_some_and(|n| n == "package.json")
+        {
             continue;
         }
-        let Ok(text) = std::fs::read(&f) else { continue };
-        let Ok(v) = serde_json::from_slice::<Value>(&text) else { continue };
-        let Some(rt) = v["resourceType"].as_str() else { continue };
+        let Ok(text) = std::fs::read(&f) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(&text) else {
+            continue;
+        };
+        let Some(rt) = v["resourceType"].as_str() else {
+            continue;
+        };
         if NOT_CLINICAL.contains(&rt) || hutong_fhir::ResourceType::parse(rt).is_none() {
             continue;
         }
@@ -62,7 +86,10 @@ async fn every_valid_clinical_example_round_trips(s: &TestServer) {
                     .unwrap();
                 let status = created.status();
                 if status != StatusCode::CREATED {
-                    out.push(Err(format!("{name}: create answered {status}: {}", created.text().await.unwrap_or_default())));
+                    out.push(Err(format!(
+                        "{name}: create answered {status}: {}",
+                        created.text().await.unwrap_or_default()
+                    )));
                     continue;
                 }
                 let location = created.headers()["location"].to_str().unwrap().to_owned();
@@ -82,7 +109,11 @@ async fn every_valid_clinical_example_round_trips(s: &TestServer) {
                 let mut got = read;
                 strip(&mut expected);
                 strip(&mut got);
-                out.push(if got == expected { Ok(()) } else { Err(format!("{name}: read differs from what was created")) });
+                out.push(if got == expected {
+                    Ok(())
+                } else {
+                    Err(format!("{name}: read differs from what was created"))
+                });
             }
             out
         });
@@ -100,6 +131,13 @@ async fn every_valid_clinical_example_round_trips(s: &TestServer) {
         s.store.backend(),
         mismatches.len()
     );
-    assert!(mismatches.is_empty(), "{:#?}", &mismatches[..mismatches.len().min(10)]);
-    assert!(round_tripped >= 700, "hl7.fhir.r4.examples@4.0.1 has 713 clinical examples; only {round_tripped} round-tripped");
+    assert!(
+        mismatches.is_empty(),
+        "{:#?}",
+        &mismatches[..mismatches.len().min(10)]
+    );
+    assert!(
+        round_tripped >= 700,
+        "hl7.fhir.r4.examples@4.0.1 has 713 clinical examples; only {round_tripped} round-tripped"
+    );
 }

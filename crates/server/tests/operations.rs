@@ -6,7 +6,11 @@ use reqwest::StatusCode;
 use serde_json::json;
 use support::{patient, TestServer};
 
-both_backends!(capability_statement_lists_what_is_supported, healthz_checks_the_database, metrics_count_requests_by_interaction_and_status);
+both_backends!(
+    capability_statement_lists_what_is_supported,
+    healthz_checks_the_database,
+    metrics_count_requests_by_interaction_and_status
+);
 
 async fn capability_statement_lists_what_is_supported(s: &TestServer) {
     let a = s.get("metadata").await;
@@ -16,17 +20,44 @@ async fn capability_statement_lists_what_is_supported(s: &TestServer) {
     let resources = a.body["rest"][0]["resource"].as_array().unwrap();
     assert_eq!(resources.len(), 146, "every concrete R4 resource type");
     let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
-    let codes: Vec<&str> = patient["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
-    for c in ["read", "vread", "create", "update", "patch", "delete", "history-instance", "history-type"] {
+    let codes: Vec<&str> = patient["interaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    for c in [
+        "read",
+        "vread",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "history-instance",
+        "history-type",
+    ] {
         assert!(codes.contains(&c), "{c} missing");
     }
-    assert!(!codes.contains(&"search-type"), "search is not claimed before it exists");
-    let system: Vec<&str> = a.body["rest"][0]["interaction"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
+    assert!(
+        !codes.contains(&"search-type"),
+        "search is not claimed before it exists"
+    );
+    let system: Vec<&str> = a.body["rest"][0]["interaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
     assert_eq!(system, ["transaction", "batch", "history-system"]);
 }
 
 async fn healthz_checks_the_database(s: &TestServer) {
-    let r = s.client.get(format!("{}/healthz", s.root)).send().await.unwrap();
+    let r = s
+        .client
+        .get(format!("{}/healthz", s.root))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["status"], "ok");
@@ -36,11 +67,30 @@ async fn healthz_checks_the_database(s: &TestServer) {
 async fn metrics_count_requests_by_interaction_and_status(s: &TestServer) {
     s.post("Patient", &patient("金")).await;
     s.get("Patient/none").await;
-    let text = s.client.get(format!("{}/metrics", s.root)).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("hutong_http_requests_total{interaction=\"create\",status=\"201\"} 1"), "{text}");
-    assert!(text.contains("hutong_http_requests_total{interaction=\"read\",status=\"404\"} 1"), "{text}");
-    assert!(text.contains("hutong_http_request_duration_seconds_bucket{interaction=\"create\",le=\"+Inf\"} 1"));
-    assert!(text.contains(&format!("hutong_store_info{{backend=\"{}\"}} 1", s.store.backend())));
+    let text = s
+        .client
+        .get(format!("{}/metrics", s.root))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("hutong_http_requests_total{interaction=\"create\",status=\"201\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hutong_http_requests_total{interaction=\"read\",status=\"404\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "hutong_http_request_duration_seconds_bucket{interaction=\"create\",le=\"+Inf\"} 1"
+    ));
+    assert!(text.contains(&format!(
+        "hutong_store_info{{backend=\"{}\"}} 1",
+        s.store.backend()
+    )));
 }
 
 #[tokio::test]
@@ -55,18 +105,51 @@ async fn requests_without_a_valid_token_are_401_when_tokens_are_configured() {
     let a = s.get("Patient/x").await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     assert_eq!(a.body["resourceType"], "OperationOutcome");
-    assert!(a.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")));
-    let b = s.send(reqwest::Method::GET, "Patient/x", None, &[("authorization", "Bearer wrong")]).await;
+    assert!(a
+        .header("www-authenticate")
+        .is_some_and(|h| h.starts_with("Bearer")));
+    let b = s
+        .send(
+            reqwest::Method::GET,
+            "Patient/x",
+            None,
+            &[("authorization", "Bearer wrong")],
+        )
+        .await;
     assert_eq!(b.status, StatusCode::UNAUTHORIZED);
-    let c = s.send(reqwest::Method::POST, "Patient", Some(&patient("鲁")), &[("authorization", "Bearer s3cret")]).await;
+    let c = s
+        .send(
+            reqwest::Method::POST,
+            "Patient",
+            Some(&patient("鲁")),
+            &[("authorization", "Bearer s3cret")],
+        )
+        .await;
     assert_eq!(c.status, StatusCode::CREATED);
-    assert_eq!(s.get("metadata").await.status, StatusCode::OK, "the CapabilityStatement is public");
-    assert_eq!(s.client.get(format!("{}/healthz", s.root)).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        s.get("metadata").await.status,
+        StatusCode::OK,
+        "the CapabilityStatement is public"
+    );
+    assert_eq!(
+        s.client
+            .get(format!("{}/healthz", s.root))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn oversize_bodies_are_413_with_an_operation_outcome() {
-    let s = TestServer::sqlite_with(Config { insecure_dev: true, body_limit: 10_000, ..Config::default() }).await;
+    let s = TestServer::sqlite_with(Config {
+        insecure_dev: true,
+        body_limit: 10_000,
+        ..Config::default()
+    })
+    .await;
     let mut p = patient("大");
     p["name"][0]["text"] = json!("x".repeat(20_000));
     let a = s.post("Patient", &p).await;
@@ -85,6 +168,10 @@ async fn unknown_routes_and_methods_answer_operation_outcomes() {
     assert_eq!(b.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(b.body["resourceType"], "OperationOutcome");
     let c = s.get("Patient").await;
-    assert_eq!(c.status.as_u16() / 100, 5, "search is refused explicitly until it lands");
+    assert_eq!(
+        c.status.as_u16() / 100,
+        5,
+        "search is refused explicitly until it lands"
+    );
     assert_eq!(c.body["resourceType"], "OperationOutcome");
 }

@@ -8,7 +8,10 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use support::{all_current_resources, literal_references, shared_dir, TestServer};
 
-both_backends!(synthea_bundles_posted_to_the_base_all_commit_with_intact_references, synthea_directory_imports_with_the_cli);
+both_backends!(
+    synthea_bundles_posted_to_the_base_all_commit_with_intact_references,
+    synthea_directory_imports_with_the_cli
+);
 
 fn synthea_files() -> Option<Vec<std::path::PathBuf>> {
     let Some(dir) = shared_dir().map(|d| d.join("testdata/synthea")) else {
@@ -23,7 +26,10 @@ fn synthea_files() -> Option<Vec<std::path::PathBuf>> {
     // hospitals and practitioners first, as Synthea's own loader does
     files.sort_by_key(|p| {
         let n = p.file_name().unwrap().to_string_lossy().into_owned();
-        (!(n.starts_with("hospital") || n.starts_with("practitioner")), n)
+        (
+            !(n.starts_with("hospital") || n.starts_with("practitioner")),
+            n,
+        )
     });
     Some(files)
 }
@@ -33,7 +39,9 @@ fn expected_counts(files: &[std::path::PathBuf]) -> BTreeMap<String, u64> {
     for f in files {
         let b: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
         for e in b["entry"].as_array().unwrap() {
-            *counts.entry(e["resource"]["resourceType"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+            *counts
+                .entry(e["resource"]["resourceType"].as_str().unwrap().to_owned())
+                .or_insert(0) += 1;
         }
     }
     counts
@@ -49,7 +57,13 @@ async fn check_region(s: &TestServer, expected: &BTreeMap<String, u64>) {
     assert_eq!(resources.len() as u64, total);
     let present: HashSet<String> = resources
         .iter()
-        .map(|r| format!("{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap()))
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            )
+        })
         .collect();
     let (mut checked, mut contained) = (0, 0);
     for r in &resources {
@@ -60,12 +74,21 @@ async fn check_region(s: &TestServer, expected: &BTreeMap<String, u64>) {
                 contained += 1;
                 continue;
             }
-            assert!(!reference.starts_with("urn:uuid:"), "unrewritten reference {reference}");
-            assert!(present.contains(&reference), "dangling reference {reference}");
+            assert!(
+                !reference.starts_with("urn:uuid:"),
+                "unrewritten reference {reference}"
+            );
+            assert!(
+                present.contains(&reference),
+                "dangling reference {reference}"
+            );
             checked += 1;
         }
     }
-    eprintln!("Synthea ({}): {total} resources, {checked} references resolved, {contained} contained", s.store.backend());
+    eprintln!(
+        "Synthea ({}): {total} resources, {checked} references resolved, {contained} contained",
+        s.store.backend()
+    );
     assert!(checked > 10_000, "Synthea data is reference-heavy");
 }
 
@@ -84,7 +107,13 @@ async fn synthea_bundles_posted_to_the_base_all_commit_with_intact_references(s:
             .unwrap();
         let status = resp.status();
         let text = resp.text().await.unwrap();
-        assert_eq!(status, StatusCode::OK, "{}: {}", f.display(), &text[..text.len().min(500)]);
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{}: {}",
+            f.display(),
+            &text[..text.len().min(500)]
+        );
     }
     check_region(s, &expected).await;
 }
@@ -99,7 +128,11 @@ async fn synthea_directory_imports_with_the_cli(s: &TestServer) {
         .output()
         .expect("run hutong import");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "import failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "import failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("resources/s"), "{stdout}");
     eprintln!("{}", stdout.trim());
     check_region(s, &expected).await;

@@ -56,8 +56,8 @@ async fn transaction_rewrites_urn_uuid_references_to_assigned_ids(s: &TestServer
             .unwrap()
             .to_owned()
     };
-    for i in 0..3 {
-        assert_eq!(entries[i]["response"]["status"], "201 Created");
+    for e in entries {
+        assert_eq!(e["response"]["status"], "201 Created");
     }
     let patient_ref = loc(1).split("/_history").next().unwrap().to_owned();
     assert!(patient_ref.starts_with("Patient/"));

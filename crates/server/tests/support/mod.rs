@@ -239,7 +239,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(schema) = &self.pg_schema {
-            if let Some(url) = std::env::var("HUTONG_TEST_POSTGRES_URL").ok() {
+            if let Ok(url) = std::env::var("HUTONG_TEST_POSTGRES_URL") {
                 let _ = std::process::Command::new("psql")
                     .args([
                         url.as_str(),
@@ -273,7 +273,9 @@ pub fn patient(family: &str) -> Value {
 pub fn shared_dir() -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("HUTONG_SHARED_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+        });
     dir.is_dir().then_some(dir)
 }
 
@@ -309,11 +311,17 @@ pub async fn all_current_resources(s: &TestServer) -> Vec<Value> {
     let mut url = s.url("_history?_count=1000");
     loop {
         let page = s.get(&url).await;
-        assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.diagnostics());
+        assert_eq!(
+            page.status,
+            reqwest::StatusCode::OK,
+            "{}",
+            page.diagnostics()
+        );
         for e in page.body["entry"].as_array().cloned().unwrap_or_default() {
             let full = e["fullUrl"].as_str().unwrap_or_default().to_owned();
             // newest first: the first version seen of a resource is its current one
-            out.entry(full).or_insert_with(|| e.get("resource").cloned());
+            out.entry(full)
+                .or_insert_with(|| e.get("resource").cloned());
         }
         let next = page.body["link"]
             .as_array()
