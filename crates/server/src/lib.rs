@@ -20,6 +20,7 @@ pub mod create;
 pub mod delete;
 pub mod error;
 pub mod extract;
+pub mod fhirpath_tool;
 pub mod health;
 pub mod history;
 pub mod import;

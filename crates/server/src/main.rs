@@ -23,6 +23,20 @@ enum Command {
     Serve(ServeArgs),
     /// Load FHIR Bundles (.json) and NDJSON files (.ndjson) into a database.
     Import(ImportArgs),
+    /// Generate a synthetic health region (FHIR R4) deterministically.
+    Synth(hutong_synth::cli::SynthArgs),
+    /// Replay realistic FHIR traffic against a running server and report latencies.
+    Loadtest(hutong_loadtest::cli::LoadtestArgs),
+    /// Master patient index tools (batch linkage, training).
+    Mpi(hutong_mpi::cli::MpiArgs),
+    /// Evaluate a FHIRPath expression against a resource (FILE, or stdin) and print the
+    /// result collection as a JSON array.
+    Fhirpath {
+        /// The FHIRPath expression, e.g. `Patient.name.given.first()`.
+        expression: String,
+        /// JSON resource file; stdin when absent.
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -43,12 +57,19 @@ struct ImportArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Fhirpath { expression, file } = &cli.command {
+        return run_fhirpath(expression, file.as_deref());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(run_serve(args)),
         Command::Import(args) => runtime.block_on(run_import(args)),
+        Command::Synth(args) => runtime.block_on(hutong_synth::cli::run(args)).map_err(|e| anyhow::anyhow!(e)),
+        Command::Loadtest(args) => runtime.block_on(hutong_loadtest::cli::run(args)).map_err(|e| anyhow::anyhow!(e)),
+        Command::Mpi(args) => runtime.block_on(hutong_mpi::cli::run(args)).map_err(|e| anyhow::anyhow!(e)),
+        Command::Fhirpath { .. } => Ok(()),
     }
 }
 
@@ -186,4 +207,26 @@ async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
         }
     }
     std::process::exit(1);
+}
+
+fn run_fhirpath(expression: &str, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use std::io::Read;
+    let input = match file {
+        Some(path) => std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+        None => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf)?;
+            buf
+        }
+    };
+    match hutong_server::fhirpath_tool::evaluate(expression, &input) {
+        Ok(out) => {
+            println!("{out}");
+            Ok(())
+        }
+        Err(msg) => {
+            eprintln!("{msg}");
+            std::process::exit(2);
+        }
+    }
 }

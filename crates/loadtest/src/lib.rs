@@ -1,0 +1,2 @@
+//! Load harness (placeholder: being written).
+pub mod cli;

@@ -1,0 +1,2 @@
+//! Master patient index (placeholder: being written).
+pub mod cli;

@@ -1,0 +1,2 @@
+//! Synthetic region generator (placeholder: being written).
+pub mod cli;
