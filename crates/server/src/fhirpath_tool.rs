@@ -15,6 +15,8 @@ pub fn evaluate(expression: &str, input: &[u8]) -> Result<String, String> {
     } else {
         serde_json::from_slice(input).map_err(|e| format!("the input is not valid JSON: {e}"))?
     };
-    let result = expr.evaluate(&resource, &Context::r4()).map_err(|e| format!("evaluation error: {e}"))?;
+    let result = expr
+        .evaluate(&resource, &Context::r4())
+        .map_err(|e| format!("evaluation error: {e}"))?;
     serde_json::to_string_pretty(&result.to_json()).map_err(|e| e.to_string())
 }

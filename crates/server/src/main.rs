@@ -66,9 +66,15 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(run_serve(args)),
         Command::Import(args) => runtime.block_on(run_import(args)),
-        Command::Synth(args) => runtime.block_on(hutong_synth::cli::run(args)).map_err(|e| anyhow::anyhow!(e)),
-        Command::Loadtest(args) => runtime.block_on(hutong_loadtest::cli::run(args)).map_err(|e| anyhow::anyhow!(e)),
-        Command::Mpi(args) => runtime.block_on(hutong_mpi::cli::run(args)).map_err(|e| anyhow::anyhow!(e)),
+        Command::Synth(args) => runtime
+            .block_on(hutong_synth::cli::run(args))
+            .map_err(|e| anyhow::anyhow!(e)),
+        Command::Loadtest(args) => runtime
+            .block_on(hutong_loadtest::cli::run(args))
+            .map_err(|e| anyhow::anyhow!(e)),
+        Command::Mpi(args) => runtime
+            .block_on(hutong_mpi::cli::run(args))
+            .map_err(|e| anyhow::anyhow!(e)),
         Command::Fhirpath { .. } => Ok(()),
     }
 }
@@ -212,7 +218,9 @@ async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
 fn run_fhirpath(expression: &str, file: Option<&std::path::Path>) -> anyhow::Result<()> {
     use std::io::Read;
     let input = match file {
-        Some(path) => std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
+        }
         None => {
             let mut buf = Vec::new();
             std::io::stdin().read_to_end(&mut buf)?;

@@ -212,16 +212,40 @@ async fn wait_ready(client: &reqwest::Client, port: u16) {
 fn fhirpath_command_prints_the_result_collection_or_the_error_position() {
     let file = temp_path("patient.json");
     std::fs::write(&file, json!({"resourceType": "Patient", "name": [{"given": ["伟", "明"]}], "birthDate": "1990-05-01"}).to_string()).unwrap();
-    let out = hutong().args(["fhirpath", "Patient.name.given.first() | Patient.birthDate"]).arg(&file).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = hutong()
+        .args(["fhirpath", "Patient.name.given.first() | Patient.birthDate"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v, json!(["伟", "1990-05-01"]));
-    let bad = hutong().args(["fhirpath", "Patient.name.where("]).arg(&file).output().unwrap();
+    let bad = hutong()
+        .args(["fhirpath", "Patient.name.where("])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("character"), "{}", String::from_utf8_lossy(&bad.stderr));
-    let mut child = hutong().args(["fhirpath", "1 + 1"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("character"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let mut child = hutong()
+        .args(["fhirpath", "1 + 1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(b"{}").unwrap();
     let piped = child.wait_with_output().unwrap();
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&piped.stdout).unwrap(), json!([2]));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&piped.stdout).unwrap(),
+        json!([2])
+    );
     let _ = std::fs::remove_file(file);
 }
