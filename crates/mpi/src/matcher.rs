@@ -1,0 +1,297 @@
+//! Scoring and deciding: the function the server calls for every registration.
+
+use std::collections::HashMap;
+
+use crate::blocking::{self, Keys, PASS_COUNT};
+use crate::compare::{
+    compare, Field, Pattern, FIELD_COUNT, FLAG_DIFFERENT_VALID_IDS, FLAG_SAME_VALID_ID, LEVEL_COUNT,
+};
+use crate::model::{probability, Model};
+use crate::record::Features;
+
+/// What to do with a candidate pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Same person: link automatically.
+    Link,
+    /// Possibly the same person: a human decides (review queue).
+    Review,
+    /// Not the same person.
+    NoLink,
+}
+
+impl Decision {
+    /// Word used in `links.csv`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Link => "link",
+            Decision::Review => "review",
+            Decision::NoLink => "no_link",
+        }
+    }
+}
+
+/// Why a decision is what it is, beyond the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Equal valid ID numbers with consistent sex and birth date.
+    SameValidId,
+    /// The score alone.
+    Score,
+    /// Capped at review: names agree only by sound, no ID or phone agrees.
+    HomophoneOnly,
+    /// Capped at review: both records carry different valid ID numbers.
+    DifferentValidIds,
+}
+
+/// Probability thresholds: `link` and above links, `review` and above is queued.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Thresholds {
+    /// Auto-link at or above this probability.
+    pub link: f64,
+    /// Review at or above this probability (below `link`).
+    pub review: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            link: 0.995,
+            review: 0.5,
+        }
+    }
+}
+
+/// One field's part of a score.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldWeight {
+    /// Field.
+    pub field: Field,
+    /// Agreement level label ("same pinyin, different characters" …).
+    pub level: &'static str,
+    /// log2(m/u) contributed to the total.
+    pub weight: f64,
+}
+
+/// A scored pair with its explanation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Score {
+    /// Match probability (posterior).
+    pub probability: f64,
+    /// Total match weight (log2 odds).
+    pub weight: f64,
+    /// Decision after thresholds and rules.
+    pub decision: Decision,
+    /// The rule that decided.
+    pub rule: Rule,
+    /// Per-field weights, in field order (missing fields omitted).
+    pub fields: Vec<FieldWeight>,
+}
+
+/// A trained model plus thresholds and rules: scores pairs and decides.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    model: Model,
+    thresholds: Thresholds,
+    table: [[f64; LEVEL_COUNT]; FIELD_COUNT],
+    prior: f64,
+}
+
+impl Matcher {
+    /// Builds a matcher from a model and thresholds.
+    pub fn new(model: Model, thresholds: Thresholds) -> Matcher {
+        let mut table = [[0.0; LEVEL_COUNT]; FIELD_COUNT];
+        for f in Field::ALL {
+            for l in 0..LEVEL_COUNT {
+                table[f.index()][l] = model.weight(f, l as u8);
+            }
+        }
+        let prior = model.prior_weight();
+        Matcher {
+            model,
+            thresholds,
+            table,
+            prior,
+        }
+    }
+
+    /// The model in use.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The thresholds in use.
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    /// Probability, decision and rule of a pattern (fast path, no explanation).
+    pub fn decide(&self, p: Pattern) -> (f64, Decision, Rule) {
+        let sex_ok = p.level(Field::Sex) != 1;
+        let date_ok = matches!(p.level(Field::BirthDate), 0 | 4);
+        if p.has(FLAG_SAME_VALID_ID) && sex_ok && date_ok {
+            return (1.0, Decision::Link, Rule::SameValidId);
+        }
+        let w = self.weight(p);
+        let prob = probability(w);
+        let mut decision = if prob >= self.thresholds.link {
+            Decision::Link
+        } else if prob >= self.thresholds.review {
+            Decision::Review
+        } else {
+            Decision::NoLink
+        };
+        let mut rule = Rule::Score;
+        if decision == Decision::Link {
+            if p.has(FLAG_DIFFERENT_VALID_IDS) {
+                decision = Decision::Review;
+                rule = Rule::DifferentValidIds;
+            } else if homophone_only(p) {
+                decision = Decision::Review;
+                rule = Rule::HomophoneOnly;
+            }
+        }
+        (prob, decision, rule)
+    }
+
+    fn weight(&self, p: Pattern) -> f64 {
+        let mut w = self.prior;
+        for (i, row) in self.table.iter().enumerate() {
+            w += row[((p.0 >> (3 * i)) & 7) as usize];
+        }
+        w
+    }
+
+    /// Compares two records and explains the score field by field.
+    pub fn score(&self, a: &Features, b: &Features) -> Score {
+        let p = compare(a, b);
+        let (probability, decision, rule) = self.decide(p);
+        let fields = Field::ALL
+            .iter()
+            .filter(|f| p.level(**f) != 0)
+            .map(|&f| FieldWeight {
+                field: f,
+                level: f
+                    .level_labels()
+                    .get(p.level(f) as usize)
+                    .copied()
+                    .unwrap_or("?"),
+                weight: self.table[f.index()][p.level(f) as usize],
+            })
+            .collect();
+        Score {
+            probability,
+            weight: self.weight(p),
+            decision,
+            rule,
+            fields,
+        }
+    }
+
+    /// Scores a registration against every candidate the index's blocking finds, best
+    /// first. This is the write-time entry point: the caller persists the record, then
+    /// links it to the first candidate whose decision is [`Decision::Link`] and queues
+    /// [`Decision::Review`] ones.
+    pub fn match_record(&self, index: &MatchIndex, record: &Features) -> Vec<Candidate> {
+        let mut out: Vec<Candidate> = index
+            .candidates(record)
+            .into_iter()
+            .filter_map(|i| {
+                let other = index.get(i)?;
+                let score = self.score(record, other);
+                (score.decision != Decision::NoLink).then(|| Candidate {
+                    index: i,
+                    record_id: other.id.clone(),
+                    score,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| b.score.probability.total_cmp(&a.score.probability));
+        out
+    }
+}
+
+/// Names agree only by sound (a homophone level on family or given name, no name part
+/// disagreeing less) while neither the ID number nor the phone corroborates.
+pub fn homophone_only(p: Pattern) -> bool {
+    let homophone = p.level(Field::Family) == 4 || p.level(Field::Given) == 4;
+    let corroborated = p.level(Field::CitizenId) >= 3 || p.level(Field::Phone) >= 3;
+    homophone && !corroborated
+}
+
+/// A candidate returned by [`Matcher::match_record`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Candidate {
+    /// Position of the candidate in the index.
+    pub index: u32,
+    /// The candidate's record id.
+    pub record_id: String,
+    /// Score and explanation.
+    pub score: Score,
+}
+
+/// An in-memory index of records by blocking key, for write-time matching.
+#[derive(Debug, Default)]
+pub struct MatchIndex {
+    records: Vec<Features>,
+    blocks: HashMap<(u8, u64), Vec<u32>>,
+    /// Candidates returned per lookup at most (a runaway block must not stall a write).
+    max_candidates: usize,
+}
+
+impl MatchIndex {
+    /// An empty index.
+    pub fn new() -> MatchIndex {
+        MatchIndex {
+            max_candidates: 2000,
+            ..Default::default()
+        }
+    }
+
+    /// Adds a record; returns its position.
+    pub fn insert(&mut self, f: Features) -> u32 {
+        let i = self.records.len() as u32;
+        let keys: Keys = blocking::keys(&f);
+        for (pass, k) in keys.iter().enumerate() {
+            if *k != 0 {
+                self.blocks.entry((pass as u8, *k)).or_default().push(i);
+            }
+        }
+        self.records.push(f);
+        i
+    }
+
+    /// The record at a position.
+    pub fn get(&self, i: u32) -> Option<&Features> {
+        self.records.get(i as usize)
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Positions of records sharing at least one blocking key with `f`.
+    pub fn candidates(&self, f: &Features) -> Vec<u32> {
+        let keys = blocking::keys(f);
+        let mut out = Vec::new();
+        for pass in 0..PASS_COUNT {
+            if keys[pass] == 0 {
+                continue;
+            }
+            if let Some(v) = self.blocks.get(&(pass as u8, keys[pass])) {
+                out.extend(v.iter().take(self.max_candidates));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
