@@ -36,6 +36,13 @@ pub struct ServeArgs {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "HUTONG_LOG_JSON")]
     pub log_json: bool,
+    /// Load a small generated demo region (residents, institutions, clinical history)
+    /// when the database is empty.
+    #[arg(long, env = "HUTONG_DEMO")]
+    pub demo: bool,
+    /// Number of residents of the demo region [default: 300].
+    #[arg(long, env = "HUTONG_DEMO_RESIDENTS")]
+    pub demo_residents: Option<usize>,
 }
 
 /// One static bearer token (until the identity system lands).
@@ -67,6 +74,8 @@ struct FileConfig {
     body_limit: Option<usize>,
     insecure_dev: Option<bool>,
     log_json: Option<bool>,
+    demo: Option<bool>,
+    demo_residents: Option<usize>,
     #[serde(default)]
     tokens: Vec<TokenConfig>,
 }
@@ -81,7 +90,12 @@ pub struct Config {
     pub insecure_dev: bool,
     pub tokens: Vec<TokenConfig>,
     pub log_json: bool,
+    /// Residents of the demo region to load on an empty database (`None`: no demo).
+    pub demo_residents: Option<usize>,
 }
+
+/// Default size of the demo region.
+pub const DEFAULT_DEMO_RESIDENTS: usize = 300;
 
 impl Default for Config {
     fn default() -> Self {
@@ -93,6 +107,7 @@ impl Default for Config {
             insecure_dev: false,
             tokens: Vec::new(),
             log_json: false,
+            demo_residents: None,
         }
     }
 }
@@ -146,6 +161,11 @@ impl Config {
             insecure_dev: args.insecure_dev || file.insecure_dev.unwrap_or(false),
             tokens,
             log_json: args.log_json || file.log_json.unwrap_or(false),
+            demo_residents: (args.demo || file.demo.unwrap_or(false)).then(|| {
+                args.demo_residents
+                    .or(file.demo_residents)
+                    .unwrap_or(DEFAULT_DEMO_RESIDENTS)
+            }),
         })
     }
 }

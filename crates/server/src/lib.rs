@@ -18,6 +18,7 @@ pub mod capabilities;
 pub mod config;
 pub mod create;
 pub mod delete;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod fhirpath_tool;

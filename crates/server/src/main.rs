@@ -128,6 +128,15 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(listen = %listener.local_addr()?, store = store.backend(), "hutong serving FHIR R4 at /fhir");
+    if let Some(residents) = config.demo_residents {
+        // The server answers at once; the demo region fills in behind it.
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            if let Err(e) = hutong_server::demo::load_if_empty(store, residents).await {
+                tracing::error!(error = %e, "demo region could not be loaded");
+            }
+        });
+    }
     serve(listener, AppState::new(store, config)).await?;
     tracing::info!("stopped");
     Ok(())

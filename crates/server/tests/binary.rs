@@ -249,3 +249,82 @@ fn fhirpath_command_prints_the_result_collection_or_the_error_position() {
     );
     let _ = std::fs::remove_file(file);
 }
+
+#[test]
+fn serve_demo_fills_an_empty_database_once() {
+    let db = temp_path("demo.db");
+    let url = format!("sqlite://{}", db.display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut totals = Vec::new();
+    for _ in 0..2 {
+        let port = free_port();
+        let mut child = hutong()
+            .args([
+                "serve",
+                "--insecure-dev",
+                "--demo",
+                "--demo-residents",
+                "15",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database",
+                &url,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let total = rt.block_on(async {
+            let client = reqwest::Client::new();
+            wait_ready(&client, port).await;
+            // wait until the region stops growing
+            let mut last = (u64::MAX, 0);
+            for _ in 0..300 {
+                let h: serde_json::Value = client
+                    .get(format!("http://127.0.0.1:{port}/fhir/_history?_count=1"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let t = h["total"].as_u64().unwrap();
+                if t > 0 && t == last.0 {
+                    last.1 += 1;
+                    if last.1 >= 5 {
+                        break;
+                    }
+                } else {
+                    last = (t, 0);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let patients: serde_json::Value = client
+                .get(format!(
+                    "http://127.0.0.1:{port}/fhir/Patient/_history?_count=1"
+                ))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(
+                patients["total"].as_u64().unwrap() >= 15,
+                "every demo resident is registered"
+            );
+            last.0
+        });
+        child.kill().unwrap();
+        child.wait().unwrap();
+        totals.push(total);
+    }
+    assert!(
+        totals[0] > 100,
+        "a demo region has institutions, staff and clinical history"
+    );
+    assert_eq!(totals[0], totals[1], "a second start loads nothing more");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
