@@ -6,6 +6,7 @@
 //! Blocks larger than a cap are skipped and counted: a huge block is a key with no
 //! discriminating power (e.g. a missing-value placeholder).
 
+use crate::compare::Field;
 use crate::record::Features;
 
 /// The blocking passes, in the order they run.
@@ -44,6 +45,23 @@ impl Pass {
         Pass::PostcodeGiven,
         Pass::NameReading,
     ];
+}
+
+impl Pass {
+    /// Fields whose agreement the pass's key implies: their m cannot be estimated from
+    /// the pass's pairs (every pair agrees on them), so EM on this pass ignores them.
+    pub fn blocked_fields(self) -> &'static [Field] {
+        match self {
+            Pass::CitizenId => &[Field::CitizenId, Field::BirthDate, Field::Sex],
+            Pass::BirthDate => &[Field::BirthDate],
+            Pass::InitialsYear => &[Field::Family, Field::Given, Field::BirthDate],
+            Pass::Phone => &[Field::Phone],
+            Pass::IdTail => &[Field::CitizenId, Field::BirthDate, Field::Sex],
+            Pass::Identifier => &[Field::Identifier],
+            Pass::PostcodeGiven => &[Field::Postcode, Field::Given],
+            Pass::NameReading => &[Field::Family, Field::Given],
+        }
+    }
 }
 
 /// Blocking keys of one record, one per pass; 0 = no key (record not in that pass).

@@ -125,7 +125,7 @@ impl Blocks {
         opts: &LinkOptions,
         select: impl Fn(usize) -> bool + Sync,
         init: impl Fn() -> S + Sync,
-        visit: impl Fn(&mut S, u32, u32) + Sync,
+        visit: impl Fn(&mut S, usize, u32, u32) + Sync,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Vec<S> {
         let next = AtomicUsize::new(0);
@@ -158,7 +158,7 @@ impl Blocks {
                                     if self.seen_earlier(pass as usize, i, j) {
                                         continue;
                                     }
-                                    visit(&mut state, i.min(j), i.max(j));
+                                    visit(&mut state, pass as usize, i.min(j), i.max(j));
                                 }
                             }
                         }
@@ -215,21 +215,34 @@ pub fn train(
         records,
         opts,
         |g| g % stride == 0,
-        PatternCounts::new,
-        |counts, i, j| {
-            *counts
+        || vec![PatternCounts::new(); PASS_COUNT],
+        |counts, pass, i, j| {
+            *counts[pass]
                 .entry(compare(&records[i as usize], &records[j as usize]).levels_only())
                 .or_default() += 1
         },
         &|_| {},
     );
-    let mut counts = PatternCounts::new();
+    let mut per_pass = vec![PatternCounts::new(); PASS_COUNT];
     for part in parts {
-        for (p, c) in part {
-            *counts.entry(p).or_default() += c;
+        for (pass, counts) in part.into_iter().enumerate() {
+            for (p, c) in counts {
+                *per_pass[pass].entry(p).or_default() += c;
+            }
         }
     }
-    model.estimate_em(&counts, 100, true);
+    let mut all = PatternCounts::new();
+    for counts in &per_pass {
+        for (p, c) in counts {
+            *all.entry(*p).or_default() += c;
+        }
+    }
+    // EM over all candidate pairs, u starting from the random-pair estimate and free:
+    // among blocked pairs, agreement on a blocked field is no evidence of a match, and
+    // letting u follow the candidate pairs keeps EM from taking it as such. (Per-pass
+    // EM with u fixed, as Splink trains, was tried: correlated fields such as postcode
+    // and suburb inside a postcode block made it converge to the wrong class.)
+    model.estimate_em(&all, 200, false);
     model
 }
 
@@ -246,7 +259,7 @@ pub fn link(
         opts,
         |_| true,
         Vec::new,
-        |out: &mut Vec<LinkedPair>, i, j| {
+        |out: &mut Vec<LinkedPair>, _, i, j| {
             let p: Pattern = compare(&records[i as usize], &records[j as usize]);
             let (probability, decision, _) = matcher.decide(p);
             if decision != Decision::NoLink {

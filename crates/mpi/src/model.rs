@@ -187,6 +187,28 @@ impl Model {
     }
 }
 
+impl Model {
+    /// Re-estimates only λ by EM, m and u held fixed.
+    pub fn estimate_lambda(&mut self, counts: &PatternCounts, iterations: usize) {
+        let total: f64 = counts.values().map(|c| *c as f64).sum();
+        if total == 0.0 {
+            return;
+        }
+        for _ in 0..iterations {
+            let matches: f64 = counts
+                .iter()
+                .map(|(p, c)| probability(self.total_weight(p.levels_only())) * *c as f64)
+                .sum();
+            let new_lambda = (matches / total).clamp(FLOOR, 1.0 - FLOOR);
+            let moved = (new_lambda - self.lambda).abs();
+            self.lambda = new_lambda;
+            if moved < 1e-9 {
+                break;
+            }
+        }
+    }
+}
+
 /// Converts a match weight to a probability.
 pub fn probability(weight: f64) -> f64 {
     1.0 / (1.0 + (-weight).exp2())
