@@ -28,10 +28,12 @@ pub enum Pass {
     PostcodeGiven,
     /// Same primary pinyin of family and given name.
     NameReading,
+    /// Same postcode and first address token (house number).
+    PostcodeAddress,
 }
 
 /// Number of passes.
-pub const PASS_COUNT: usize = 8;
+pub const PASS_COUNT: usize = 9;
 
 impl Pass {
     /// All passes in order.
@@ -44,6 +46,7 @@ impl Pass {
         Pass::Identifier,
         Pass::PostcodeGiven,
         Pass::NameReading,
+        Pass::PostcodeAddress,
     ];
 }
 
@@ -60,6 +63,7 @@ impl Pass {
             Pass::Identifier => &[Field::Identifier],
             Pass::PostcodeGiven => &[Field::Postcode, Field::Given],
             Pass::NameReading => &[Field::Family, Field::Given],
+            Pass::PostcodeAddress => &[Field::Postcode, Field::Address],
         }
     }
 }
@@ -119,6 +123,11 @@ pub fn keys(f: &Features) -> Keys {
             7,
             &[f.family.primary().as_bytes(), f.given.primary().as_bytes()],
         );
+    }
+    if !f.postcode.is_empty() {
+        if let Some(first) = f.address_head.as_deref() {
+            k[8] = hash(8, &[f.postcode.as_bytes(), first.as_bytes()]);
+        }
     }
     k
 }

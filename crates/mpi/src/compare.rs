@@ -154,7 +154,10 @@ fn name_level(a: &NameKey, b: &NameKey) -> u8 {
         return 5;
     }
     if a.sounds_like(b) {
-        return 4;
+        // Only Han names can be homophones; Latin spellings that read alike differ by
+        // spacing or case only.
+        let han = a.text.chars().any(crate::name::is_han) || b.text.chars().any(crate::name::is_han);
+        return if han { 4 } else { 3 };
     }
     let mut best = jaro_winkler(&a.text, &b.text);
     for ra in a.readings.iter().take(2) {
@@ -254,8 +257,16 @@ fn address_level(a: &Features, b: &Features) -> u8 {
 /// Compares two records field by field.
 pub fn compare(a: &Features, b: &Features) -> Pattern {
     let mut p = Pattern(0);
-    p.set(Field::Family, name_level(&a.family, &b.family));
-    p.set(Field::Given, name_level(&a.given, &b.given));
+    let (mut fam, mut giv) = (name_level(&a.family, &b.family), name_level(&a.given, &b.given));
+    if fam < 4 || giv < 4 {
+        // Family and given written in each other's place (a common registration slip).
+        let (xf, xg) = (name_level(&a.family, &b.given), name_level(&a.given, &b.family));
+        if xf >= 4 && xg >= 4 && u16::from(xf) + u16::from(xg) > u16::from(fam) + u16::from(giv) {
+            (fam, giv) = (3, 3);
+        }
+    }
+    p.set(Field::Family, fam);
+    p.set(Field::Given, giv);
     p.set(Field::BirthDate, date_level(a, b));
     p.set(
         Field::Sex,

@@ -64,6 +64,8 @@ pub struct Features {
     pub phone: Option<String>,
     /// Address tokens (words, numbers, Han bigrams), sorted and deduplicated.
     pub address_tokens: Vec<String>,
+    /// First word of the address (house number in Western layouts), for blocking.
+    pub address_head: Option<String>,
     /// GB/T 2260 code parsed from the address.
     pub division: Option<u32>,
     /// Normalised postcode.
@@ -87,45 +89,23 @@ fn alnum_upper(s: &str) -> String {
         .collect()
 }
 
-/// Splits an address into comparison tokens: Latin words and numbers whole, runs of Han
-/// characters as overlapping bigrams (no word segmentation needed).
+/// Splits an address into comparison tokens: overlapping character bigrams of its
+/// letters, digits and Han characters (spaces dropped), so `ainsworth street` and
+/// `ainsworthstreet`, or two segmentations of a Chinese address, still share most
+/// tokens without any word segmentation.
 pub fn address_tokens(address: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let mut word = String::new();
-    let mut han: Vec<char> = Vec::new();
-    let flush_han = |han: &mut Vec<char>, tokens: &mut Vec<String>| {
-        if han.len() == 1 {
-            tokens.push(han[0].to_string());
-        }
-        for w in han.windows(2) {
-            tokens.push(w.iter().collect());
-        }
-        han.clear();
-    };
-    for c in address
+    let chars: Vec<char> = address
         .chars()
         .take(256)
         .map(|c| crate::name::to_simplified(crate::name::fold_width(c)))
-    {
-        if crate::name::is_han(c) {
-            if !word.is_empty() {
-                tokens.push(std::mem::take(&mut word));
-            }
-            han.push(c);
-        } else if c.is_alphanumeric() {
-            flush_han(&mut han, &mut tokens);
-            word.extend(c.to_lowercase());
-        } else {
-            flush_han(&mut han, &mut tokens);
-            if !word.is_empty() {
-                tokens.push(std::mem::take(&mut word));
-            }
-        }
-    }
-    flush_han(&mut han, &mut tokens);
-    if !word.is_empty() {
-        tokens.push(word);
-    }
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    let mut tokens: Vec<String> = if chars.len() == 1 {
+        vec![chars[0].to_string()]
+    } else {
+        chars.windows(2).map(|w| w.iter().collect()).collect()
+    };
     tokens.sort_unstable();
     tokens.dedup();
     tokens
@@ -178,6 +158,7 @@ impl Features {
             inconsistencies,
             phone: present(&r.phone).and_then(phone::normalize_phone),
             address_tokens: address_tokens(address),
+            address_head: address.split_whitespace().next().filter(|w| w.len() <= 16).map(str::to_lowercase),
             division: divisions::parse_address(address),
             postcode: present(&r.postcode).map(alnum_upper).unwrap_or_default(),
             locality: present(&r.locality).map(normalize_name).unwrap_or_default(),
