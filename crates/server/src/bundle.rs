@@ -55,7 +55,12 @@ pub async fn handle(
         .at("Bundle.type"));
     }
     let pref = ReturnPreference::from_headers(&headers, ReturnPreference::Minimal);
-    let (kind, results) = process(state.store.as_ref(), &ctx, &bundle, kind, Some(&base)).await?;
+    let store = std::sync::Arc::clone(&state.store);
+    let base_for_task = base.clone();
+    let (kind, results) = crate::transaction::detached(async move {
+        process(store.as_ref(), &ctx, &bundle, kind, Some(&base_for_task)).await
+    })
+    .await?;
     let bundle_type = if kind == BundleKind::Batch {
         "batch-response"
     } else {

@@ -5,7 +5,7 @@ use crate::extract::{Base, Params};
 use crate::negotiation::{check_accept, ReturnPreference};
 use crate::render::write_response;
 use crate::request::{EntryRequest, Method, Target};
-use crate::transaction::run_transaction;
+use crate::transaction::{detached, run_transaction};
 use crate::update::if_match;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -26,7 +26,9 @@ pub async fn handle(
     let target = Target::parse(&format!("{type_name}/{id}"), None, StatusCode::NOT_FOUND)?;
     let mut entry = EntryRequest::new(Method::Delete, target);
     entry.if_match = if_match(&headers)?;
-    let mut results = run_transaction(state.store.as_ref(), &ctx, vec![entry], false).await?;
+    let store = std::sync::Arc::clone(&state.store);
+    let mut results =
+        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await }).await?;
     let result = results
         .pop()
         .ok_or_else(|| ApiError::internal("no result for the delete"))?;

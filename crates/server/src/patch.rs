@@ -5,7 +5,7 @@ use crate::extract::{Base, FhirBody, Params};
 use crate::negotiation::{check_accept, content_type, ReturnPreference};
 use crate::render::write_response;
 use crate::request::{EntryRequest, Method, Target};
-use crate::transaction::run_transaction;
+use crate::transaction::{detached, run_transaction};
 use crate::update::if_match;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -42,7 +42,9 @@ pub async fn handle(
     let mut entry = EntryRequest::new(Method::Patch, target);
     entry.patch = Some(parse_patch(&body)?);
     entry.if_match = if_match(&headers)?;
-    let mut results = run_transaction(state.store.as_ref(), &ctx, vec![entry], false).await?;
+    let store = std::sync::Arc::clone(&state.store);
+    let mut results =
+        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await }).await?;
     let result = results
         .pop()
         .ok_or_else(|| ApiError::internal("no result for the patch"))?;

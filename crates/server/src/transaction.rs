@@ -570,3 +570,16 @@ async fn read_entry(tx: &mut dyn Transaction, e: &EntryRequest) -> Result<EntryR
         }),
     }
 }
+
+/// Runs a write to completion even if the client goes away: the HTTP request future may
+/// be dropped at any await point when a client disconnects, and a write must then still
+/// either commit or roll back as a whole, never stop halfway inside the database driver.
+pub async fn detached<T, F>(work: F) -> Result<T, ApiError>
+where
+    F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("write task failed: {e}")))?
+}

@@ -6,7 +6,7 @@ use crate::extract::{Base, FhirBody, Params};
 use crate::negotiation::{check_accept, check_json_body, ReturnPreference};
 use crate::render::write_response;
 use crate::request::{parse_etag_version, parse_resource, EntryRequest, Method, Target};
-use crate::transaction::run_transaction;
+use crate::transaction::{detached, run_transaction};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
@@ -35,7 +35,9 @@ pub async fn handle(
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim() == "*");
-    let mut results = run_transaction(state.store.as_ref(), &ctx, vec![entry], false).await?;
+    let store = std::sync::Arc::clone(&state.store);
+    let mut results =
+        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await }).await?;
     let result = results
         .pop()
         .ok_or_else(|| ApiError::internal("no result for the update"))?;

@@ -81,7 +81,14 @@ impl Store for PgStore {
     }
 
     async fn begin(&self, _ctx: &AccessContext) -> Result<Box<dyn Transaction>> {
-        let tx = self.pool.begin().await?;
+        // sqlx 0.8/0.9 `Pool::begin` is not cancel-safe on PostgreSQL: a caller dropped
+        // while BEGIN is in flight leaves the pooled connection inside a transaction
+        // (transact-rs/sqlx#4393). BEGIN runs in its own task so it always completes;
+        // a transaction nobody waits for any more is then dropped and rolled back.
+        let pool = self.pool.clone();
+        let tx = tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| StoreError::Database(format!("begin task failed: {e}")))??;
         Ok(Box::new(PgTransaction::new(tx, self.lock_salt)))
     }
 
