@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
-bin=target/release/hutong
+bin=${HUTONG_BIN:-target/release/hutong}
 [ -x "$bin" ] || cargo build --release -p hutong-server
 synthea=../shared/testdata/synthea
 bundle=$(ls -S "$synthea"/*_*.json | awk 'NR==20')   # a mid-sized patient Bundle
