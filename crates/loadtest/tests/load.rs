@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 async fn start_server() -> (String, std::path::PathBuf) {
-    let file = std::env::temp_dir().join(format!("hutong-loadtest-{}.db", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = std::env::temp_dir().join(format!("hutong-loadtest-{}-{n}.db", std::process::id()));
     let url = format!("sqlite://{}", file.display());
     let store = hutong_store::open(&url).await.expect("database opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
