@@ -65,6 +65,12 @@ pub trait Store: Send + Sync + 'static {
     /// Short backend name for logs and metrics (`"sqlite"`, `"postgres"`).
     fn backend(&self) -> &'static str;
 
+    /// Database connections as `(open, idle)`, for `/metrics`. `None` when the backend
+    /// has no pool to report.
+    fn pool_status(&self) -> Option<(u32, u32)> {
+        None
+    }
+
     /// Checks that the database answers (for `/healthz`).
     async fn ping(&self) -> Result<()>;
 
