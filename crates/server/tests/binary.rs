@@ -328,3 +328,35 @@ fn serve_demo_fills_an_empty_database_once() {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
 }
+
+#[test]
+fn sigterm_shuts_the_server_down_gracefully() {
+    let db = temp_path("term.db");
+    let port = free_port();
+    let child = hutong()
+        .args([
+            "serve",
+            "--insecure-dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+        ])
+        .arg(format!("sqlite://{}", db.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(wait_ready(&reqwest::Client::new(), port));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit after SIGTERM: {:?}", out.status);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shutdown signal received"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
