@@ -33,7 +33,8 @@ pub async fn handle(
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let store = std::sync::Arc::clone(&state.store);
     let mut results =
-        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await }).await?;
+        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await })
+            .await?;
     let result = results
         .pop()
         .ok_or_else(|| ApiError::internal("no result for the create"))?;

@@ -28,7 +28,8 @@ pub async fn handle(
     entry.if_match = if_match(&headers)?;
     let store = std::sync::Arc::clone(&state.store);
     let mut results =
-        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await }).await?;
+        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await })
+            .await?;
     let result = results
         .pop()
         .ok_or_else(|| ApiError::internal("no result for the delete"))?;

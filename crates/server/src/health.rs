@@ -28,7 +28,9 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 
 /// GET `/metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(state.store.backend(), state.store.pool_status());
+    let text = state
+        .metrics
+        .render(state.store.backend(), state.store.pool_status());
     let mut resp = text.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -72,7 +72,10 @@ impl PgStore {
 #[async_trait]
 impl Store for PgStore {
     fn pool_status(&self) -> Option<(u32, u32)> {
-        Some((self.pool.size(), u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX)))
+        Some((
+            self.pool.size(),
+            u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+        ))
     }
 
     fn backend(&self) -> &'static str {
