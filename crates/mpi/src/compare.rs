@@ -117,13 +117,16 @@ impl Field {
 }
 
 /// Both records carry a valid ID number and the two are equal.
-pub const FLAG_SAME_VALID_ID: u32 = 1 << 30;
+pub const FLAG_SAME_VALID_ID: u64 = 1 << 30;
 /// Both records carry a valid ID number and the two differ: two documents, two people.
-pub const FLAG_DIFFERENT_VALID_IDS: u32 = 1 << 31;
+pub const FLAG_DIFFERENT_VALID_IDS: u64 = 1 << 31;
+/// Both records carry Han-script names: the Chinese registration guards apply
+/// (homophones, namesakes, households sharing address and phone).
+pub const FLAG_HAN_NAMES: u64 = 1 << 32;
 
-/// Levels of every field of one pair, packed 3 bits per field, plus two flags.
+/// Levels of every field of one pair, packed 3 bits per field, plus flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Pattern(pub u32);
+pub struct Pattern(pub u64);
 
 impl Pattern {
     /// Level of one field.
@@ -132,12 +135,12 @@ impl Pattern {
     }
 
     /// True when a flag bit is set.
-    pub fn has(self, flag: u32) -> bool {
+    pub fn has(self, flag: u64) -> bool {
         self.0 & flag != 0
     }
 
     fn set(&mut self, f: Field, level: u8) {
-        self.0 |= u32::from(level & 7) << (3 * f.index());
+        self.0 |= u64::from(level & 7) << (3 * f.index());
     }
 
     /// The levels only, without flags (what the model is estimated on).
@@ -156,7 +159,8 @@ fn name_level(a: &NameKey, b: &NameKey) -> u8 {
     if a.sounds_like(b) {
         // Only Han names can be homophones; Latin spellings that read alike differ by
         // spacing or case only.
-        let han = a.text.chars().any(crate::name::is_han) || b.text.chars().any(crate::name::is_han);
+        let han =
+            a.text.chars().any(crate::name::is_han) || b.text.chars().any(crate::name::is_han);
         return if han { 4 } else { 3 };
     }
     let mut best = jaro_winkler(&a.text, &b.text);
@@ -238,6 +242,12 @@ fn jaccard(a: &[String], b: &[String]) -> f64 {
 fn address_level(a: &Features, b: &Features) -> u8 {
     let same_county =
         matches!((a.division, b.division), (Some(x), Some(y)) if x == y && x % 100 != 0);
+    if let (Some(x), Some(y)) = (a.division, b.division) {
+        // Two different counties: shared street names or 单元/号 bigrams mean nothing.
+        if x % 100 != 0 && y % 100 != 0 && x != y {
+            return 1;
+        }
+    }
     if a.address_tokens.is_empty() || b.address_tokens.is_empty() {
         return if same_county { 2 } else { 0 };
     }
@@ -257,10 +267,16 @@ fn address_level(a: &Features, b: &Features) -> u8 {
 /// Compares two records field by field.
 pub fn compare(a: &Features, b: &Features) -> Pattern {
     let mut p = Pattern(0);
-    let (mut fam, mut giv) = (name_level(&a.family, &b.family), name_level(&a.given, &b.given));
+    let (mut fam, mut giv) = (
+        name_level(&a.family, &b.family),
+        name_level(&a.given, &b.given),
+    );
     if fam < 4 || giv < 4 {
         // Family and given written in each other's place (a common registration slip).
-        let (xf, xg) = (name_level(&a.family, &b.given), name_level(&a.given, &b.family));
+        let (xf, xg) = (
+            name_level(&a.family, &b.given),
+            name_level(&a.given, &b.family),
+        );
         if xf >= 4 && xg >= 4 && u16::from(xf) + u16::from(xg) > u16::from(fam) + u16::from(giv) {
             (fam, giv) = (3, 3);
         }
@@ -308,6 +324,16 @@ pub fn compare(a: &Features, b: &Features) -> Pattern {
         } else {
             FLAG_DIFFERENT_VALID_IDS
         };
+    }
+    let han = |f: &Features| {
+        f.family
+            .text
+            .chars()
+            .chain(f.given.text.chars())
+            .any(crate::name::is_han)
+    };
+    if han(a) && han(b) {
+        p.0 |= FLAG_HAN_NAMES;
     }
     p
 }

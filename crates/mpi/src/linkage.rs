@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::blocking::{keys, Keys, PASS_COUNT};
-use crate::compare::{compare, Pattern};
+use crate::compare::{compare, Field, Pattern, FLAG_DIFFERENT_VALID_IDS, FLAG_SAME_VALID_ID};
 use crate::matcher::{Decision, Matcher};
 use crate::model::{Model, PatternCounts};
 use crate::record::Features;
@@ -218,7 +218,7 @@ pub fn train(
         || vec![PatternCounts::new(); PASS_COUNT],
         |counts, pass, i, j| {
             *counts[pass]
-                .entry(compare(&records[i as usize], &records[j as usize]).levels_only())
+                .entry(compare(&records[i as usize], &records[j as usize]))
                 .or_default() += 1
         },
         &|_| {},
@@ -237,12 +237,44 @@ pub fn train(
             *all.entry(*p).or_default() += c;
         }
     }
-    // EM over all candidate pairs, u starting from the random-pair estimate and free:
-    // among blocked pairs, agreement on a blocked field is no evidence of a match, and
-    // letting u follow the candidate pairs keeps EM from taking it as such. (Per-pass
-    // EM with u fixed, as Splink trains, was tried: correlated fields such as postcode
-    // and suburb inside a postcode block made it converge to the wrong class.)
-    model.estimate_em(&all, 200, false);
+    // Pairs with equal valid ID numbers are matches and pairs with two different valid
+    // ID numbers are not, whatever else they share: where the data has enough of both,
+    // they label the training data (m from the first) and EM is left only the ID
+    // comparison and λ. This keeps EM from taking households (same phone,
+    // address and surname) for the match class.
+    let same: PatternCounts = all
+        .iter()
+        .filter(|(p, _)| p.has(FLAG_SAME_VALID_ID))
+        .map(|(p, c)| (*p, *c))
+        .collect();
+    let different: PatternCounts = all
+        .iter()
+        .filter(|(p, _)| p.has(FLAG_DIFFERENT_VALID_IDS))
+        .map(|(p, c)| (*p, *c))
+        .collect();
+    let all: PatternCounts = all
+        .into_iter()
+        .fold(PatternCounts::new(), |mut acc, (p, c)| {
+            *acc.entry(p.levels_only()).or_default() += c;
+            acc
+        });
+    const MIN_LABELLED: u64 = 200;
+    if same.values().sum::<u64>() >= MIN_LABELLED && different.values().sum::<u64>() >= MIN_LABELLED
+    {
+        // u stays the random-pair estimate (how rare a coincidence is in the
+        // population); pairs with different valid IDs only vouch that there is enough
+        // ID coverage to trust the labels.
+        model.estimate_from_labels(&same, true, &[Field::CitizenId]);
+        model.estimate_em_fields(&all, 200, false, &[Field::CitizenId]);
+    } else {
+        // No labels: EM over all candidate pairs, u starting from the random-pair
+        // estimate and free: among blocked pairs, agreement on a blocked field is no
+        // evidence of a match, and letting u follow the candidate pairs keeps EM from
+        // taking it as such. (Per-pass EM with u fixed, as Splink trains, was tried:
+        // correlated fields such as postcode and suburb inside a postcode block made it
+        // converge to the wrong class.)
+        model.estimate_em(&all, 200, false);
+    }
     model
 }
 

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use crate::blocking::{self, Keys, PASS_COUNT};
 use crate::compare::{
-    compare, Field, Pattern, FIELD_COUNT, FLAG_DIFFERENT_VALID_IDS, FLAG_SAME_VALID_ID, LEVEL_COUNT,
+    compare, Field, Pattern, FIELD_COUNT, FLAG_DIFFERENT_VALID_IDS, FLAG_HAN_NAMES,
+    FLAG_SAME_VALID_ID, LEVEL_COUNT,
 };
 use crate::model::{probability, Model};
 use crate::record::Features;
@@ -40,10 +41,17 @@ pub enum Rule {
     SameValidId,
     /// The score alone.
     Score,
-    /// Capped at review: names agree only by sound, no ID or phone agrees.
+    /// Capped at review (not linked when the addresses differ): names agree only by
+    /// sound, no ID or phone agrees.
     HomophoneOnly,
-    /// Capped at review: both records carry different valid ID numbers.
+    /// Not linked: both records carry different valid ID numbers.
     DifferentValidIds,
+    /// Not linked: the given names are different and no identifier agrees
+    /// (twins and siblings share surname, address, phone and sometimes birth date).
+    DifferentGivenName,
+    /// Capped at review: only name, sex and birth date agree; no identifier, phone,
+    /// address or postcode backs them (namesakes born the same day exist).
+    Uncorroborated,
 }
 
 /// Probability thresholds: `link` and above links, `review` and above is queued.
@@ -144,13 +152,28 @@ impl Matcher {
             Decision::NoLink
         };
         let mut rule = Rule::Score;
-        if decision == Decision::Link {
+        // Guards, strongest first. They only ever lower a decision.
+        if decision != Decision::NoLink {
             if p.has(FLAG_DIFFERENT_VALID_IDS) {
-                decision = Decision::Review;
+                // Two valid ID numbers (check character passed) are two documents.
+                decision = Decision::NoLink;
                 rule = Rule::DifferentValidIds;
+            } else if p.has(FLAG_HAN_NAMES) && names_or_birth_disagree(p) {
+                // What a household member looks like: shared address and phone.
+                decision = Decision::NoLink;
+                rule = Rule::DifferentGivenName;
             } else if homophone_only(p) {
-                decision = Decision::Review;
+                // A homophone namesake living elsewhere is not worth a reviewer's time;
+                // one at the same address or county is.
+                decision = if p.level(Field::Address) <= 1 {
+                    Decision::NoLink
+                } else {
+                    Decision::Review
+                };
                 rule = Rule::HomophoneOnly;
+            } else if p.has(FLAG_HAN_NAMES) && uncorroborated(p) {
+                decision = Decision::Review;
+                rule = Rule::Uncorroborated;
             }
         }
         (prob, decision, rule)
@@ -160,6 +183,13 @@ impl Matcher {
         let mut w = self.prior;
         for (i, row) in self.table.iter().enumerate() {
             w += row[((p.0 >> (3 * i)) & 7) as usize];
+        }
+        // Phone and address agree together for a whole household: not independent
+        // evidence, so when both agree only the stronger counts.
+        let phone = self.table[Field::Phone.index()][p.level(Field::Phone) as usize];
+        let address = self.table[Field::Address.index()][p.level(Field::Address) as usize];
+        if phone > 0.0 && address > 0.0 {
+            w -= phone.min(address);
         }
         w
     }
@@ -219,6 +249,26 @@ pub fn homophone_only(p: Pattern) -> bool {
     let homophone = p.level(Field::Family) == 4 || p.level(Field::Given) == 4;
     let corroborated = p.level(Field::CitizenId) >= 3 || p.level(Field::Phone) >= 3;
     homophone && !corroborated
+}
+
+/// No identifier corroborates, and the given name is different, or only loosely
+/// similar while the birth date also disagrees: the shape of a twin, sibling or other
+/// household member, whom shared address and phone must not merge.
+pub fn names_or_birth_disagree(p: Pattern) -> bool {
+    let corroborated = p.level(Field::CitizenId) >= 3 || p.level(Field::Identifier) >= 3;
+    let given = p.level(Field::Given);
+    !corroborated && (given == 1 || (given == 2 && p.level(Field::BirthDate) <= 2))
+}
+
+/// Nothing beyond name, sex and birth date agrees well: no ID number or other
+/// identifier within one edit, no phone, no postcode, and the addresses are not even
+/// in the same county.
+pub fn uncorroborated(p: Pattern) -> bool {
+    p.level(Field::CitizenId) < 3
+        && p.level(Field::Identifier) < 3
+        && p.level(Field::Phone) < 3
+        && p.level(Field::Address) < 2
+        && p.level(Field::Postcode) < 3
 }
 
 /// A candidate returned by [`Matcher::match_record`].

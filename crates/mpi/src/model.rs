@@ -139,6 +139,17 @@ impl Model {
     /// Expectation–maximisation over candidate-pair patterns: re-estimates λ and m
     /// (u fixed when `fix_u`), `iterations` rounds or until λ moves less than 1e-7.
     pub fn estimate_em(&mut self, counts: &PatternCounts, iterations: usize, fix_u: bool) {
+        self.estimate_em_fields(counts, iterations, fix_u, &Field::ALL);
+    }
+
+    /// [`Model::estimate_em`] re-estimating only the fields in `free` (and λ).
+    pub fn estimate_em_fields(
+        &mut self,
+        counts: &PatternCounts,
+        iterations: usize,
+        fix_u: bool,
+        free: &[Field],
+    ) {
         let patterns: Vec<(Pattern, f64)> = counts
             .iter()
             .map(|(p, c)| (p.levels_only(), *c as f64))
@@ -164,7 +175,7 @@ impl Model {
                 }
             }
             let new_lambda = (matches / total).clamp(FLOOR, 1.0 - FLOOR);
-            for f in Field::ALL {
+            for &f in free {
                 let n = f.level_labels().len();
                 let fi = f.index();
                 let msum: f64 = m_acc[fi][1..n].iter().sum();
@@ -204,6 +215,34 @@ impl Model {
             self.lambda = new_lambda;
             if moved < 1e-9 {
                 break;
+            }
+        }
+    }
+}
+
+impl Model {
+    /// Sets m (or u) of every field but `except` from labelled pairs: pairs known to be
+    /// matches give m, pairs known to be non-matches give u (add-one smoothing).
+    pub fn estimate_from_labels(
+        &mut self,
+        labelled: &PatternCounts,
+        matches: bool,
+        except: &[Field],
+    ) {
+        for f in Field::ALL.iter().filter(|f| !except.contains(f)) {
+            let n = f.level_labels().len();
+            let mut counts = vec![0.5f64; n];
+            counts[0] = 0.0;
+            for (p, c) in labelled {
+                let l = p.level(*f) as usize;
+                if l > 0 && l < n {
+                    counts[l] += *c as f64;
+                }
+            }
+            let total: f64 = counts.iter().sum();
+            let target = if matches { &mut self.m } else { &mut self.u };
+            for l in 1..n {
+                target[f.index()][l] = counts[l] / total;
             }
         }
     }

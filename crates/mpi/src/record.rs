@@ -158,7 +158,11 @@ impl Features {
             inconsistencies,
             phone: present(&r.phone).and_then(phone::normalize_phone),
             address_tokens: address_tokens(address),
-            address_head: address.split_whitespace().next().filter(|w| w.len() <= 16).map(str::to_lowercase),
+            address_head: address
+                .split_whitespace()
+                .next()
+                .filter(|w| w.len() <= 16)
+                .map(str::to_lowercase),
             division: divisions::parse_address(address),
             postcode: present(&r.postcode).map(alnum_upper).unwrap_or_default(),
             locality: present(&r.locality).map(normalize_name).unwrap_or_default(),

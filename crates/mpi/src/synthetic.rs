@@ -160,10 +160,10 @@ impl Rng {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
 
-    /// Zipf-like pick: early items far more often.
+    /// Skewed pick: early items more often (the top surname about 7 %).
     fn skewed(&mut self, n: usize) -> usize {
         let x = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        ((x * x * x) * n as f64) as usize % n.max(1)
+        ((x * x) * n as f64) as usize % n.max(1)
     }
 }
 
@@ -219,7 +219,7 @@ fn new_person(rng: &mut Rng, counties: &[u32]) -> Person {
     let n_given = if rng.chance(0.75) { 2 } else { 1 };
     let given = (0..n_given)
         .map(|_| {
-            let g = rng.skewed(GIVEN_GROUPS.len());
+            let g = rng.below(GIVEN_GROUPS.len());
             (g, rng.below(GIVEN_GROUPS[g].len()))
         })
         .collect();
@@ -359,7 +359,15 @@ pub fn generate(n: usize, seed: u64) -> Vec<PersonRecord> {
             if p.surname == other.surname {
                 let i = rng.below(p.given.len());
                 let (g, m) = p.given[i];
-                p.given[i] = (g, (m + 1) % GIVEN_GROUPS[g].len());
+                if GIVEN_GROUPS[g].len() > 1 {
+                    p.given[i] = (g, (m + 1) % GIVEN_GROUPS[g].len());
+                } else {
+                    p.given[i] = (0, rng.below(GIVEN_GROUPS[0].len()));
+                }
+            }
+            if p.surname == other.surname && given_text(&p.given) == given_text(&other.given) {
+                // Still spelled the same: make the first character a homophone.
+                p.given[0] = (0, (other.given[0].1 + 1) % GIVEN_GROUPS[0].len());
             }
             let region: u32 = p.id[..6].parse().unwrap_or(110101);
             p.id = make_id(region, p.dob, p.male, &mut rng);
@@ -371,6 +379,9 @@ pub fn generate(n: usize, seed: u64) -> Vec<PersonRecord> {
             p.phone = other.phone.clone();
             if rng.chance(0.2) {
                 p.dob = other.dob;
+            }
+            if given_text(&p.given) == given_text(&other.given) {
+                p.given.push((rng.below(GIVEN_GROUPS.len()), 0));
             }
             let region: u32 = other.id[..6].parse().unwrap_or(110101);
             p.id = make_id(region, p.dob, p.male, &mut rng);

@@ -8,7 +8,10 @@ use hutong_mpi::input::{read_file, Mapping};
 use hutong_mpi::linkage::{self, Blocks, LinkOptions};
 use hutong_mpi::{Features, Matcher, Thresholds};
 
-const FEBRL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/febrl");
+const FEBRL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/testdata/febrl"
+);
 
 fn run(files: &[&str]) -> Option<PairwiseScore> {
     let dir = Path::new(FEBRL);
@@ -29,24 +32,60 @@ fn run(files: &[&str]) -> Option<PairwiseScore> {
     };
     let blocks = Blocks::build(&features, opts.max_block);
     let model = linkage::train(&features, &blocks, &opts, 200_000, 3_000_000);
-    let link: f64 = std::env::var("MPI_LINK").ok().and_then(|v| v.parse().ok()).unwrap_or(Thresholds::default().link);
-    let matcher = Matcher::new(model, Thresholds { link, ..Thresholds::default() });
+    let link: f64 = std::env::var("MPI_LINK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(Thresholds::default().link);
+    let matcher = Matcher::new(
+        model,
+        Thresholds {
+            link,
+            ..Thresholds::default()
+        },
+    );
     let pairs = linkage::link(&features, &blocks, &matcher, &opts, &|_| {});
     let s = evaluate(&features, &pairs, opts.cross_source_only);
     if std::env::var("MPI_DEBUG").is_ok() {
         let m = matcher.model();
         eprintln!("lambda {}", m.lambda);
         for f in hutong_mpi::compare::Field::ALL {
-            let w: Vec<String> = (1..f.level_labels().len()).map(|l| format!("{:.1}", m.weight(f, l as u8))).collect();
+            let w: Vec<String> = (1..f.level_labels().len())
+                .map(|l| format!("{:.1}", m.weight(f, l as u8)))
+                .collect();
             eprintln!("  {:12} {}", f.name(), w.join(" "));
         }
         let mut shown = 0;
-        for p in pairs.iter().filter(|p| p.decision == hutong_mpi::Decision::Link) {
+        for p in pairs
+            .iter()
+            .filter(|p| p.decision == hutong_mpi::Decision::Link)
+        {
             let (a, b) = (&features[p.left as usize], &features[p.right as usize]);
-            if hutong_mpi::synthetic::true_entity(&a.id) != hutong_mpi::synthetic::true_entity(&b.id) && shown < 8 {
+            if hutong_mpi::synthetic::true_entity(&a.id)
+                != hutong_mpi::synthetic::true_entity(&b.id)
+                && shown < 8
+            {
                 shown += 1;
-                eprintln!("FP {:.4} {} {:?} {:?} {:?} | {} {:?} {:?} {:?}", p.probability, a.id, a.family.text, a.given.text, a.birth_date, b.id, b.family.text, b.given.text, b.birth_date);
-                eprintln!("   {:?}", matcher.score(a, b).fields.iter().map(|f| (f.field.name(), f.level, (f.weight * 10.0).round() / 10.0)).collect::<Vec<_>>());
+                eprintln!(
+                    "FP {:.4} {} {:?} {:?} {:?} | {} {:?} {:?} {:?}",
+                    p.probability,
+                    a.id,
+                    a.family.text,
+                    a.given.text,
+                    a.birth_date,
+                    b.id,
+                    b.family.text,
+                    b.given.text,
+                    b.birth_date
+                );
+                eprintln!(
+                    "   {:?}",
+                    matcher
+                        .score(a, b)
+                        .fields
+                        .iter()
+                        .map(|f| (f.field.name(), f.level, (f.weight * 10.0).round() / 10.0))
+                        .collect::<Vec<_>>()
+                );
             }
         }
     }
@@ -65,7 +104,11 @@ fn run(files: &[&str]) -> Option<PairwiseScore> {
 
 fn assert_floor(s: Option<PairwiseScore>, precision: f64, recall: f64) {
     if let Some(s) = s {
-        assert!(s.precision() >= precision, "precision {} below {precision}", s.precision());
+        assert!(
+            s.precision() >= precision,
+            "precision {} below {precision}",
+            s.precision()
+        );
         assert!(s.recall() >= recall, "recall {} below {recall}", s.recall());
     }
 }

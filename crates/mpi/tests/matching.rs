@@ -1,0 +1,256 @@
+//! Matching decisions as the master index makes them.
+
+use hutong_mpi::evaluation::evaluate;
+use hutong_mpi::linkage::{self, Blocks, LinkOptions};
+use hutong_mpi::matcher::Rule;
+use hutong_mpi::{Decision, Features, MatchIndex, Matcher, Model, PersonRecord, Thresholds};
+
+fn person(
+    id: &str,
+    name: &str,
+    dob: &str,
+    citizen_id: &str,
+    phone: &str,
+    address: &str,
+) -> Features {
+    let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    Features::from_record(&PersonRecord {
+        id: id.into(),
+        full_name: opt(name),
+        birth_date: opt(dob),
+        citizen_id: opt(citizen_id),
+        phone: opt(phone),
+        address: opt(address),
+        ..Default::default()
+    })
+}
+
+/// A matcher trained on a synthetic registry, as `hutong mpi link` would train it.
+fn trained() -> (Matcher, Vec<Features>) {
+    let records: Vec<Features> = hutong_mpi::synthetic::generate(6000, 11)
+        .iter()
+        .map(Features::from_record)
+        .collect();
+    let opts = LinkOptions::default();
+    let blocks = Blocks::build(&records, opts.max_block);
+    let model = linkage::train(&records, &blocks, &opts, 100_000, 1_000_000);
+    (Matcher::new(model, Thresholds::default()), records)
+}
+
+#[test]
+fn same_valid_id_and_birth_date_is_linked_deterministically() {
+    let m = Matcher::new(Model::default(), Thresholds::default());
+    let a = person("a", "张伟", "1949-12-31", "11010519491231002X", "", "");
+    let b = person("b", "張玮", "", "110105491231002", "", "");
+    let s = m.score(&a, &b);
+    assert_eq!(s.decision, Decision::Link);
+    assert_eq!(s.rule, Rule::SameValidId);
+}
+
+#[test]
+fn homophone_names_without_id_are_never_auto_linked() {
+    let (m, _) = trained();
+    // 吴玉 / 武玉, same birth date and address, no ID number, no phone.
+    let a = person(
+        "a",
+        "吴玉",
+        "1980-03-07",
+        "",
+        "",
+        "浙江省杭州市西湖区文三路1号",
+    );
+    let b = person(
+        "b",
+        "武玉",
+        "1980-03-07",
+        "",
+        "",
+        "浙江省杭州市西湖区文三路1号",
+    );
+    let s = m.score(&a, &b);
+    assert_ne!(s.decision, Decision::Link, "{s:?}");
+    let c = person(
+        "c",
+        "张伟",
+        "1980-03-07",
+        "",
+        "",
+        "浙江省杭州市西湖区文三路1号",
+    );
+    let d = person(
+        "d",
+        "张玮",
+        "1980-03-07",
+        "",
+        "",
+        "浙江省杭州市西湖区文三路1号",
+    );
+    assert_ne!(m.score(&c, &d).decision, Decision::Link);
+}
+
+#[test]
+fn homophone_names_with_the_same_id_are_linked() {
+    let (m, _) = trained();
+    let a = person("a", "张伟", "", "11010519491231002X", "", "");
+    let b = person("b", "张玮", "", "11010519491231002X", "", "");
+    assert_eq!(m.score(&a, &b).decision, Decision::Link);
+}
+
+#[test]
+fn different_valid_ids_are_never_auto_linked() {
+    let (m, _) = trained();
+    let a = person(
+        "a",
+        "张伟",
+        "1980-03-07",
+        "632123198209270518",
+        "13800138000",
+        "",
+    );
+    let b = person(
+        "b",
+        "张伟",
+        "1980-03-07",
+        "511702198002221308",
+        "13800138000",
+        "",
+    );
+    assert_ne!(m.score(&a, &b).decision, Decision::Link);
+}
+
+#[test]
+fn score_explains_each_field_weight() {
+    let (m, _) = trained();
+    let a = person(
+        "a",
+        "张伟",
+        "1980-03-07",
+        "",
+        "13800138000",
+        "北京市朝阳区建国路1号",
+    );
+    let b = person(
+        "b",
+        "张伟",
+        "1980-03-07",
+        "",
+        "+86 138-0013-8000",
+        "北京市朝阳区建国路1号",
+    );
+    let s = m.score(&a, &b);
+    assert_eq!(s.decision, Decision::Link, "{s:?}");
+    assert!(s
+        .fields
+        .iter()
+        .any(|f| f.field == hutong_mpi::compare::Field::Phone && f.weight > 0.0));
+    let total: f64 = s.fields.iter().map(|f| f.weight).sum::<f64>() + m.model().prior_weight();
+    assert!((total - s.weight).abs() < 1e-9);
+}
+
+#[test]
+fn write_time_match_finds_the_registered_person() {
+    let (m, records) = trained();
+    let mut index = MatchIndex::new();
+    for r in &records {
+        index.insert(r.clone());
+    }
+    let probe = records[0].clone();
+    let found = m.match_record(&index, &probe);
+    assert!(found
+        .iter()
+        .any(|c| c.record_id == probe.id && c.score.decision == Decision::Link));
+}
+
+#[test]
+fn model_round_trips_through_its_file_format() {
+    let (m, _) = trained();
+    let json = m.model().to_json();
+    let back = Model::from_json(&json).unwrap();
+    for (x, y) in back.m.iter().flatten().chain(back.u.iter().flatten()).zip(
+        m.model()
+            .m
+            .iter()
+            .flatten()
+            .chain(m.model().u.iter().flatten()),
+    ) {
+        assert!((x - y).abs() < 1e-12);
+    }
+    assert!(Model::from_json("{}").is_err());
+}
+
+#[test]
+fn chinese_registry_is_linked_precisely_with_a_small_review_queue() {
+    let (m, records) = trained();
+    let opts = LinkOptions::default();
+    let blocks = Blocks::build(&records, opts.max_block);
+    let pairs = linkage::link(&records, &blocks, &m, &opts, &|_| {});
+    let s = evaluate(&records, &pairs, false);
+    if std::env::var("MPI_DEBUG").is_ok() {
+        use hutong_mpi::synthetic::true_entity;
+        let mut hist: std::collections::BTreeMap<String, usize> = Default::default();
+        for p in pairs.iter().filter(|p| p.decision == Decision::Review) {
+            let (a, b) = (&records[p.left as usize], &records[p.right as usize]);
+            let sc = m.score(a, b);
+            let key = format!(
+                "{:?} same={} p>={:.1}",
+                sc.rule,
+                true_entity(&a.id) == true_entity(&b.id),
+                (sc.probability * 10.0).floor() / 10.0
+            );
+            *hist.entry(key).or_default() += 1;
+        }
+        eprintln!("{hist:#?}");
+        let mut shown = 0;
+        for p in &pairs {
+            let (a, b) = (&records[p.left as usize], &records[p.right as usize]);
+            let same = true_entity(&a.id) == true_entity(&b.id);
+            if (p.decision == Decision::Link && !same)
+                || (p.decision == Decision::Review && shown % 3 == 0)
+            {
+                shown += 1;
+                if shown > 14 {
+                    break;
+                }
+                eprintln!(
+                    "{:?} same={same} {:.4} {} {}{} {:?} {} | {} {}{} {:?} {}",
+                    p.decision,
+                    p.probability,
+                    a.id,
+                    a.family.text,
+                    a.given.text,
+                    a.birth_date,
+                    a.id_text,
+                    b.id,
+                    b.family.text,
+                    b.given.text,
+                    b.birth_date,
+                    b.id_text
+                );
+                eprintln!(
+                    "   {:?}",
+                    m.score(a, b)
+                        .fields
+                        .iter()
+                        .map(|f| (f.field.name(), f.level, (f.weight * 10.0).round() / 10.0))
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+    eprintln!(
+        "chinese 6k: precision {:.5} recall {:.5} review {} (tp {} fp {} fn {})",
+        s.precision(),
+        s.recall(),
+        s.review,
+        s.true_positives,
+        s.false_positives,
+        s.false_negatives
+    );
+    assert!(s.precision() >= 0.999, "precision {}", s.precision());
+    assert!(s.recall() >= 0.95, "recall {}", s.recall());
+    assert!(
+        s.review as usize <= records.len() / 100,
+        "review {}",
+        s.review
+    );
+}
