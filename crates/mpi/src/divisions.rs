@@ -139,9 +139,9 @@ fn is_more_specific_within(code: u32, parent: u32) -> bool {
     if code == parent {
         return false;
     }
-    if parent % 10_000 == 0 {
+    if parent.is_multiple_of(10_000) {
         code / 10_000 == parent / 10_000
-    } else if parent % 100 == 0 {
+    } else if parent.is_multiple_of(100) {
         code / 100 == parent / 100
     } else {
         false

@@ -311,13 +311,7 @@ pub fn patient_to_record(p: &serde_json::Value) -> PersonRecord {
                 .iter()
                 .filter_map(|k| s(&a[*k]))
                 .collect();
-            parts.extend(
-                a["line"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|l| s(l)),
-            );
+            parts.extend(a["line"].as_array().into_iter().flatten().filter_map(&s));
             (!parts.is_empty()).then(|| parts.join(""))
         });
         r.postcode = s(&a["postalCode"]);

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::blocking::{self, Keys, PASS_COUNT};
+use crate::blocking::{self, Keys};
 use crate::compare::{
     compare, Field, Pattern, FIELD_COUNT, FLAG_DIFFERENT_VALID_IDS, FLAG_HAN_NAMES,
     FLAG_SAME_VALID_ID, LEVEL_COUNT,
@@ -112,8 +112,8 @@ impl Matcher {
     pub fn new(model: Model, thresholds: Thresholds) -> Matcher {
         let mut table = [[0.0; LEVEL_COUNT]; FIELD_COUNT];
         for f in Field::ALL {
-            for l in 0..LEVEL_COUNT {
-                table[f.index()][l] = model.weight(f, l as u8);
+            for (l, w) in table[f.index()].iter_mut().enumerate() {
+                *w = model.weight(f, l as u8);
             }
         }
         let prior = model.prior_weight();
@@ -198,6 +198,15 @@ impl Matcher {
     pub fn score(&self, a: &Features, b: &Features) -> Score {
         let p = compare(a, b);
         let (probability, decision, rule) = self.decide(p);
+        let phone = self.table[Field::Phone.index()][p.level(Field::Phone) as usize];
+        let address = self.table[Field::Address.index()][p.level(Field::Address) as usize];
+        // When phone and address both agree only the stronger counts (see `weight`):
+        // the weaker one is shown with weight 0 so the parts add up to the total.
+        let discounted = (phone > 0.0 && address > 0.0).then_some(if phone < address {
+            Field::Phone
+        } else {
+            Field::Address
+        });
         let fields = Field::ALL
             .iter()
             .filter(|f| p.level(**f) != 0)
@@ -208,7 +217,11 @@ impl Matcher {
                     .get(p.level(f) as usize)
                     .copied()
                     .unwrap_or("?"),
-                weight: self.table[f.index()][p.level(f) as usize],
+                weight: if discounted == Some(f) {
+                    0.0
+                } else {
+                    self.table[f.index()][p.level(f) as usize]
+                },
             })
             .collect();
         Score {
@@ -332,11 +345,11 @@ impl MatchIndex {
     pub fn candidates(&self, f: &Features) -> Vec<u32> {
         let keys = blocking::keys(f);
         let mut out = Vec::new();
-        for pass in 0..PASS_COUNT {
-            if keys[pass] == 0 {
+        for (pass, key) in keys.iter().enumerate() {
+            if *key == 0 {
                 continue;
             }
-            if let Some(v) = self.blocks.get(&(pass as u8, keys[pass])) {
+            if let Some(v) = self.blocks.get(&(pass as u8, *key)) {
                 out.extend(v.iter().take(self.max_candidates));
             }
         }

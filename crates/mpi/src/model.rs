@@ -130,8 +130,8 @@ impl Model {
                 }
             }
             let total: f64 = counts.iter().sum();
-            for l in 1..n {
-                self.u[f.index()][l] = counts[l] / total;
+            for (l, c) in counts.iter().enumerate().skip(1) {
+                self.u[f.index()][l] = c / total;
             }
         }
     }
