@@ -72,6 +72,10 @@ impl PartialDate {
             .split(['-', '/', '.', '年', '月', '日', ' '])
             .filter(|p| !p.is_empty())
             .collect();
+        // Only ASCII digits may be sliced by byte below (a property test found the panic).
+        if parts.iter().any(|p| !p.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(DateError::Format);
+        }
         let nums: Vec<&str> = if parts.len() == 1 && parts[0].len() == 8 {
             vec![&parts[0][..4], &parts[0][4..6], &parts[0][6..]]
         } else if parts.len() == 1 && parts[0].len() == 6 {
