@@ -236,7 +236,7 @@ def main():
     print()
     print(f"{'data':14} {'tool':14} {'precision':>9} {'recall':>7} {'F1':>7} {'pairs':>8} {'secs':>8} {'rec/s':>9} {'RSS MB':>7}")
     for d, t, p, r, f, npred, secs, rps, rss in table:
-        print(f"{d:14} {t:14} {p:9.4f} {r:7.4f} {f:7.4f} {npred:8d} {secs:8.2f} {rps:9.0f} {rss if rss is None else round(rss):>7}")
+        print(f"{d:14} {t:14} {p:9.4f} {r:7.4f} {f:7.4f} {npred:8d} {secs:8.2f} {rps:9.0f} {'-' if rss is None else round(rss):>7}")
 
 
 def run_splink_safe(fn, *a):

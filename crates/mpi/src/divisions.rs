@@ -35,8 +35,9 @@ pub fn is_known_code(code: u32) -> bool {
 
 /// A division name with its code, longest names first so that parsing is greedy.
 struct NameTable {
-    /// (name, code) for full names (北京市) and short names (北京), longest first.
-    names: Vec<(String, u32)>,
+    /// First character → (name, code) for full names (北京市) and short names (北京),
+    /// longest first, so parsing looks only at names that can match.
+    names: HashMap<char, Vec<(String, u32)>>,
     by_code: HashMap<u32, String>,
 }
 
@@ -90,7 +91,16 @@ fn names() -> &'static NameTable {
                 .cmp(&a.0.chars().count())
                 .then(a.1.cmp(&b.1))
         });
-        NameTable { names, by_code }
+        let mut by_first: HashMap<char, Vec<(String, u32)>> = HashMap::new();
+        for (name, code) in names {
+            if let Some(c) = name.chars().next() {
+                by_first.entry(c).or_default().push((name, code));
+            }
+        }
+        NameTable {
+            names: by_first,
+            by_code,
+        }
     })
 }
 
@@ -112,7 +122,13 @@ pub fn parse_address(address: &str) -> Option<u32> {
     // At most three levels: province, prefecture, county.
     for _ in 0..3 {
         let mut advanced = false;
-        for (name, code) in &table.names {
+        let Some(first) = rest.chars().next() else {
+            break;
+        };
+        let Some(candidates) = table.names.get(&first) else {
+            break;
+        };
+        for (name, code) in candidates {
             if !rest.starts_with(name.as_str()) {
                 continue;
             }
