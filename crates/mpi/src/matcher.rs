@@ -49,6 +49,9 @@ pub enum Rule {
     /// Not linked: the given names are different and no identifier agrees
     /// (twins and siblings share surname, address, phone and sometimes birth date).
     DifferentGivenName,
+    /// Capped at review: given names only loosely similar or birth dates plainly
+    /// different, with no identifier to back the link.
+    WeaklyIdentified,
     /// Capped at review: only name, sex and birth date agree; no identifier, phone,
     /// address or postcode backs them (namesakes born the same day exist).
     Uncorroborated,
@@ -171,6 +174,9 @@ impl Matcher {
                     Decision::Review
                 };
                 rule = Rule::HomophoneOnly;
+            } else if p.has(FLAG_HAN_NAMES) && weakly_identified(p) {
+                decision = Decision::Review;
+                rule = Rule::WeaklyIdentified;
             } else if p.has(FLAG_HAN_NAMES) && uncorroborated(p) {
                 decision = Decision::Review;
                 rule = Rule::Uncorroborated;
@@ -270,7 +276,19 @@ pub fn homophone_only(p: Pattern) -> bool {
 pub fn names_or_birth_disagree(p: Pattern) -> bool {
     let corroborated = p.level(Field::CitizenId) >= 3 || p.level(Field::Identifier) >= 3;
     let given = p.level(Field::Given);
-    !corroborated && (given == 1 || (given == 2 && p.level(Field::BirthDate) <= 2))
+    let sex_differs = p.level(Field::Sex) == 1;
+    !corroborated && (given == 1 || (given == 2 && (p.level(Field::BirthDate) <= 2 || sex_differs)))
+}
+
+/// No identifier corroborates and the given names are only loosely similar, or the birth
+/// dates are plainly different: worth a human look, never an automatic merge.
+pub fn weakly_identified(p: Pattern) -> bool {
+    // A shared phone backs a birth-date error when the name is spelled the same; it
+    // does not back a loosely similar given name (twins share the phone too).
+    let corroborated = p.level(Field::CitizenId) >= 3
+        || p.level(Field::Identifier) >= 3
+        || (p.level(Field::Phone) >= 3 && p.level(Field::Given) >= 4);
+    !corroborated && (p.level(Field::Given) == 2 || p.level(Field::BirthDate) == 1)
 }
 
 /// Nothing beyond name, sex and birth date agrees well: no ID number or other
