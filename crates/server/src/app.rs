@@ -4,7 +4,8 @@ use crate::config::{Config, TokenConfig};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::{
-    auth, bundle, capabilities, create, delete, health, history, metrics, patch, read, update,
+    auth, bundle, capabilities, create, delete, health, history, metrics, patch, read, search,
+    update,
 };
 use axum::extract::Request;
 use axum::http::{HeaderName, StatusCode};
@@ -55,7 +56,11 @@ pub fn router(state: AppState) -> Router {
         .route("/fhir/_history", get(history::system))
         .route(
             "/fhir/{type}",
-            get(read::search_not_supported).post(create::handle),
+            get(search::type_search).post(create::handle),
+        )
+        .route(
+            "/fhir/{type}/_search",
+            axum::routing::post(search::post_search),
         )
         .route("/fhir/{type}/_history", get(history::type_level))
         .route(
@@ -66,6 +71,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(delete::handle),
         )
         .route("/fhir/{type}/{id}/_history", get(history::instance))
+        .route(
+            "/fhir/{type}/{id}/{compartment_type}",
+            get(search::compartment_search),
+        )
         .route("/fhir/{type}/{id}/_history/{vid}", get(read::vread))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     let request_id = HeaderName::from_static("x-request-id");

@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 /// Interactions supported on every resource type.
-pub const TYPE_INTERACTIONS: [&str; 8] = [
+pub const TYPE_INTERACTIONS: [&str; 9] = [
     "read",
     "vread",
     "update",
@@ -20,6 +20,7 @@ pub const TYPE_INTERACTIONS: [&str; 8] = [
     "history-instance",
     "history-type",
     "create",
+    "search-type",
 ];
 
 /// Interactions supported at system level.
@@ -38,6 +39,18 @@ pub async fn handle(
     Ok(json_response(StatusCode::OK, body))
 }
 
+/// The search parameters of a type that the server really answers: `_id`,
+/// `_lastUpdated` and every indexed parameter (composite and special ones are left out
+/// until they work).
+fn search_params(resource_type: &str) -> Vec<Value> {
+    hutong_search::registry()
+        .params(resource_type)
+        .iter()
+        .filter(|p| p.is_indexed() || matches!(p.code, "_id" | "_lastUpdated"))
+        .map(|p| json!({ "name": p.code, "type": p.ty.code() }))
+        .collect()
+}
+
 /// Builds the CapabilityStatement.
 pub fn capability_statement(base: &str, backend: &str) -> Value {
     let interactions: Vec<Value> = TYPE_INTERACTIONS
@@ -50,6 +63,7 @@ pub fn capability_statement(base: &str, backend: &str) -> Value {
         .map(|t| {
             json!({
                 "type": t,
+                "searchParam": search_params(t),
                 "interaction": interactions,
                 "versioning": "versioned-update",
                 "readHistory": true,

@@ -31,5 +31,6 @@ pub mod patch;
 pub mod read;
 pub mod render;
 pub mod request;
+pub mod search;
 pub mod transaction;
 pub mod update;

@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use hutong_fhir::IssueType;
 use hutong_store::AccessContext;
 
 /// GET `/fhir/{type}/{id}`.
@@ -87,16 +86,4 @@ pub async fn vread(
         )));
     }
     Ok(read_response(&v))
-}
-
-/// GET `/fhir/{type}`: search is not part of this release.
-pub async fn search_not_supported(Path(type_name): Path<String>) -> ApiError {
-    if hutong_fhir::ResourceType::parse(&type_name).is_none() {
-        return ApiError::not_found(format!("unknown resource type '{type_name}'"));
-    }
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        IssueType::NotSupported,
-        format!("search on {type_name} is not supported yet"),
-    )
 }

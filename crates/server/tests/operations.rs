@@ -38,9 +38,25 @@ async fn capability_statement_lists_what_is_supported(s: &TestServer) {
     ] {
         assert!(codes.contains(&c), "{c} missing");
     }
+    assert!(codes.contains(&"search-type"), "search-type is claimed");
+    let patient = a.body["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Patient")
+        .unwrap();
+    let names: Vec<&str> = patient["searchParam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for p in ["_id", "_lastUpdated", "name", "identifier", "birthdate"] {
+        assert!(names.contains(&p), "{p} listed");
+    }
     assert!(
-        !codes.contains(&"search-type"),
-        "search is not claimed before it exists"
+        !names.contains(&"_text"),
+        "unsupported parameters are not claimed"
     );
     let system: Vec<&str> = a.body["rest"][0]["interaction"]
         .as_array()
@@ -167,11 +183,7 @@ async fn unknown_routes_and_methods_answer_operation_outcomes() {
     let b = s.send(reqwest::Method::DELETE, "metadata", None, &[]).await;
     assert_eq!(b.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(b.body["resourceType"], "OperationOutcome");
-    let c = s.get("Patient").await;
-    assert_eq!(
-        c.status.as_u16() / 100,
-        5,
-        "search is refused explicitly until it lands"
-    );
+    let c = s.get("NoSuchType").await;
+    assert_eq!(c.status, StatusCode::NOT_FOUND);
     assert_eq!(c.body["resourceType"], "OperationOutcome");
 }

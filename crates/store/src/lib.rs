@@ -19,7 +19,9 @@
 //! Both keep the same tables: `resource` (the current version of every resource,
 //! tombstones included), `resource_history` (superseded versions, each JSON stored once:
 //! a version moves there when a newer one is written), `resource_identifier` (business
-//! identifiers of current versions) and `schema_version`. Every version row carries a
+//! identifiers of current versions), the search index tables `idx_*` (values of the
+//! R4 search parameters of current versions, extracted by `hutong-search` and written
+//! in the same transaction as the resource) and `schema_version`. Every version row carries a
 //! global, strictly increasing `seq` (history order and paging cursor) and the
 //! patient-compartment key. Timestamps are stored as microseconds since the Unix epoch.
 //!
@@ -42,6 +44,7 @@ mod error;
 mod history;
 mod model;
 mod postgres;
+mod search;
 mod sqlite;
 mod stamp;
 mod stored;
@@ -50,11 +53,24 @@ mod write_plan;
 pub use context::AccessContext;
 pub use error::StoreError;
 pub use model::{
-    HistoryPage, HistoryQuery, HistoryScope, IdentifierQuery, PendingWrite, Versioned, WriteKind,
+    HistoryPage, HistoryQuery, HistoryScope, IdentifierQuery, PendingWrite, SearchPage, Versioned,
+    WriteKind,
 };
 
 use async_trait::async_trait;
 use std::sync::Arc;
+
+/// The search index tables (same in both backends), each keyed by the
+/// `(resource_type, id)` of the resource a row indexes.
+pub(crate) const INDEX_TABLES: [&str; 7] = [
+    "idx_string",
+    "idx_token",
+    "idx_date",
+    "idx_number",
+    "idx_quantity",
+    "idx_reference",
+    "idx_uri",
+];
 
 /// Result type of every store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -106,6 +122,15 @@ pub trait Store: Send + Sync + 'static {
         resource_type: &str,
         query: &IdentifierQuery,
     ) -> Result<Vec<String>>;
+
+    /// Current, non-deleted resources matching a FHIR search, one keyset page at a
+    /// time (R4 search.html). Answers the total too when `_total` is `estimate` or
+    /// `accurate` or `_summary=count` (then without entries).
+    async fn search(
+        &self,
+        ctx: &AccessContext,
+        query: &hutong_search::SearchQuery,
+    ) -> Result<SearchPage>;
 
     /// Number of current, non-deleted resources per type (for tests, import reports
     /// and the console).

@@ -107,3 +107,18 @@ pub enum IdentifierQuery {
     /// `_id=x`.
     Id(String),
 }
+
+/// One page of search results (R4 search.html#paging).
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    /// Current versions of the matching resources, in the requested order.
+    pub entries: Vec<Versioned>,
+    /// Resources added by `_include` / `_revinclude` (search mode `include`).
+    pub included: Vec<Versioned>,
+    /// Cursor of the page after this one, when there are more matches.
+    pub next: Option<hutong_search::cursor::Cursor>,
+    /// Cursor of the page before this one, when this page does not start the result.
+    pub previous: Option<hutong_search::cursor::Cursor>,
+    /// Number of matches, when the query asked for it (`_total`, `_summary=count`).
+    pub total: Option<u64>,
+}

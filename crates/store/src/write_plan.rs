@@ -37,6 +37,8 @@ pub(crate) struct NewVersion {
     pub patient_key: Option<String>,
     /// `(system, value)`, system `""` when absent; only for the version that stays current.
     pub identifiers: Vec<(String, String)>,
+    /// Search index rows (R4 search parameters); only for the version that stays current.
+    pub index: hutong_search::IndexRows,
     pub last_updated: OffsetDateTime,
     /// Assigned by the backend just before writing.
     pub seq: i64,
@@ -173,6 +175,7 @@ pub(crate) fn plan(
                 // A tombstone stays in the compartment of the version it deletes.
                 patient_key: current.as_ref().and_then(|c| c.patient_key.clone()),
                 identifiers: Vec::new(),
+                index: hutong_search::IndexRows::default(),
                 last_updated: at,
                 seq: 0,
                 superseded: false,
@@ -198,6 +201,8 @@ pub(crate) fn plan(
                     .into_iter()
                     .map(|(system, value)| (system.unwrap_or_default(), value))
                     .collect();
+                // CPU work under the write lock; measured by the synthea import test.
+                let index_rows = hutong_search::extract(&resource);
                 let json = stamp(resource, version, &instant).map_err(|e| invalid(&e))?;
                 NewVersion {
                     resource_type: w.resource_type,
@@ -208,6 +213,7 @@ pub(crate) fn plan(
                     json: Bytes::from(json),
                     patient_key,
                     identifiers,
+                    index: index_rows,
                     last_updated: at,
                     seq: 0,
                     superseded: false,

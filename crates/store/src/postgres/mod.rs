@@ -4,9 +4,11 @@
 //! schema as its `search_path`, so several stores (tests, tenants) share one database.
 //! See [`transaction`] for batching and locking of writes.
 
+mod index;
 mod options;
 mod read;
 mod schema;
+mod search;
 mod transaction;
 
 use std::str::FromStr;
@@ -17,8 +19,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Executor, PgPool};
 
 use crate::{
-    AccessContext, HistoryPage, HistoryQuery, IdentifierQuery, Result, Store, StoreError,
-    Transaction, Versioned,
+    AccessContext, HistoryPage, HistoryQuery, IdentifierQuery, Result, SearchPage, Store,
+    StoreError, Transaction, Versioned,
 };
 use options::Options;
 use transaction::{fnv1a, PgTransaction};
@@ -129,6 +131,14 @@ impl Store for PgStore {
         query: &IdentifierQuery,
     ) -> Result<Vec<String>> {
         read::find(&mut *self.conn().await?, resource_type, query).await
+    }
+
+    async fn search(
+        &self,
+        _ctx: &AccessContext,
+        query: &hutong_search::SearchQuery,
+    ) -> Result<SearchPage> {
+        search::search(&mut *self.conn().await?, query).await
     }
 
     async fn count(&self, _ctx: &AccessContext, resource_type: Option<&str>) -> Result<u64> {

@@ -12,7 +12,8 @@ use crate::{Result, StoreError};
 const MIGRATION_LOCK: i32 = 0x4875_7467;
 
 /// `(version, description, SQL)`, in order. Never edit a released migration: add one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
     1,
     "versioned resources, history, identifier index, write sequence",
     "
@@ -63,7 +64,79 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
     CREATE INDEX resource_identifier_value_idx ON resource_identifier (resource_type, value, system);
     CREATE INDEX resource_identifier_resource_idx ON resource_identifier (resource_type, id);
     ",
-)];
+    ),
+    (
+        2,
+        "search indexes",
+        r#"
+    -- Search pages are ordered by id with code-point order on both backends; give the
+    -- resource table's key that collation so the primary key serves that order.
+    ALTER TABLE resource ALTER COLUMN id TYPE TEXT COLLATE "C";
+    ALTER TABLE resource ALTER COLUMN resource_type TYPE TEXT COLLATE "C";
+
+    -- Search indexes (R4 search.html), one table per parameter type, one row per
+    -- extracted value of the current version of a resource. Every row carries the
+    -- patient-compartment key (patient-scoped queries filter on the reference index;
+    -- a patient_key-leading index is left for the 1M-resource benchmarks to justify,
+    -- each index costs every import). Text columns use
+    -- COLLATE "C" so order and ranges are by code point, as in SQLite.
+    CREATE TABLE idx_string (
+        resource_type TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL, param TEXT COLLATE "C" NOT NULL,
+        norm TEXT COLLATE "C" NOT NULL, exact TEXT COLLATE "C" NOT NULL, patient_key TEXT COLLATE "C"
+    );
+    CREATE INDEX idx_string_lookup ON idx_string (resource_type, param, norm);
+    CREATE INDEX idx_string_resource ON idx_string (resource_type, id);
+
+    CREATE TABLE idx_token (
+        resource_type TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL, param TEXT COLLATE "C" NOT NULL,
+        system TEXT COLLATE "C" NOT NULL, code TEXT COLLATE "C" NOT NULL, text TEXT COLLATE "C" NOT NULL, patient_key TEXT COLLATE "C"
+    );
+    CREATE INDEX idx_token_code ON idx_token (resource_type, param, code, system);
+    CREATE INDEX idx_token_system ON idx_token (resource_type, param, system, code);
+    CREATE INDEX idx_token_resource ON idx_token (resource_type, id);
+
+    CREATE TABLE idx_date (
+        resource_type TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL, param TEXT COLLATE "C" NOT NULL,
+        low BIGINT NOT NULL, high BIGINT NOT NULL, patient_key TEXT COLLATE "C"
+    );
+    CREATE INDEX idx_date_lookup ON idx_date (resource_type, param, low, high);
+    CREATE INDEX idx_date_resource ON idx_date (resource_type, id);
+
+    CREATE TABLE idx_number (
+        resource_type TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL, param TEXT COLLATE "C" NOT NULL,
+        value DOUBLE PRECISION NOT NULL, patient_key TEXT COLLATE "C"
+    );
+    CREATE INDEX idx_number_lookup ON idx_number (resource_type, param, value);
+    CREATE INDEX idx_number_resource ON idx_number (resource_type, id);
+
+    CREATE TABLE idx_quantity (
+        resource_type TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL, param TEXT COLLATE "C" NOT NULL,
+        value DOUBLE PRECISION NOT NULL, system TEXT COLLATE "C" NOT NULL, code TEXT COLLATE "C" NOT NULL,
+        unit TEXT COLLATE "C" NOT NULL, patient_key TEXT COLLATE "C"
+    );
+    CREATE INDEX idx_quantity_lookup ON idx_quantity (resource_type, param, code, value);
+    CREATE INDEX idx_quantity_resource ON idx_quantity (resource_type, id);
+
+    CREATE TABLE idx_reference (
+        resource_type TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL, param TEXT COLLATE "C" NOT NULL,
+        target_type TEXT COLLATE "C" NOT NULL, target_id TEXT COLLATE "C" NOT NULL, url TEXT COLLATE "C" NOT NULL,
+        identifier_system TEXT COLLATE "C" NOT NULL, identifier_value TEXT COLLATE "C" NOT NULL, patient_key TEXT COLLATE "C"
+    );
+    CREATE INDEX idx_reference_target ON idx_reference (target_id, target_type, resource_type, param);
+    CREATE INDEX idx_reference_url ON idx_reference (url, resource_type, param) WHERE url <> '';
+    CREATE INDEX idx_reference_identifier ON idx_reference (identifier_value, resource_type, param)
+        WHERE identifier_value <> '';
+    CREATE INDEX idx_reference_resource ON idx_reference (resource_type, id);
+
+    CREATE TABLE idx_uri (
+        resource_type TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL, param TEXT COLLATE "C" NOT NULL,
+        uri TEXT COLLATE "C" NOT NULL, patient_key TEXT COLLATE "C"
+    );
+    CREATE INDEX idx_uri_lookup ON idx_uri (resource_type, param, uri);
+    CREATE INDEX idx_uri_resource ON idx_uri (resource_type, id);
+    "#,
+    ),
+];
 
 /// Creates the schema if asked for, then applies every migration not yet recorded.
 pub(super) async fn migrate(pool: &PgPool, schema: Option<&str>, lock_key: i32) -> Result<()> {

@@ -283,6 +283,7 @@ async fn write(conn: &mut PgConnection, plan: &Plan) -> Result<()> {
         .bind(&ids)
         .execute(&mut *conn)
         .await?;
+        super::index::delete(conn, &types, &ids).await?;
     }
 
     // 5. Versions superseded within this call go straight to history.
@@ -310,7 +311,8 @@ async fn write(conn: &mut PgConnection, plan: &Plan) -> Result<()> {
         .execute(&mut *conn)
         .await?;
 
-    // 7. Identifiers of the new current versions.
+    // 7. Search index rows and identifiers of the new current versions.
+    super::index::insert(conn, &current_rows).await?;
     let mut ident = IdentifierColumns::default();
     for v in &current_rows {
         for (system, value) in &v.identifiers {

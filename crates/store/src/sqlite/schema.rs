@@ -7,7 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::{Result, StoreError};
 
 /// `(version, description, SQL)`, in order. Never edit a released migration: add one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
     1,
     "versioned resources, history, identifier index, write sequence",
     "
@@ -60,7 +61,73 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
     CREATE TABLE write_sequence (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO write_sequence (name, value) VALUES ('seq', 0);
     ",
-)];
+    ),
+    (
+        2,
+        "search indexes",
+        "
+    -- Search indexes (R4 search.html), one table per parameter type, one row per
+    -- extracted value of the current version of a resource. Every row carries the
+    -- patient-compartment key (patient-scoped queries filter on the reference index;
+    -- a patient_key-leading index is left for the 1M-resource benchmarks to justify,
+    -- each index costs every import). Text is compared byte-wise (code point order).
+    CREATE TABLE idx_string (
+        resource_type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+        norm TEXT NOT NULL, exact TEXT NOT NULL, patient_key TEXT
+    );
+    CREATE INDEX idx_string_lookup ON idx_string (resource_type, param, norm);
+    CREATE INDEX idx_string_resource ON idx_string (resource_type, id);
+
+    CREATE TABLE idx_token (
+        resource_type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+        system TEXT NOT NULL, code TEXT NOT NULL, text TEXT NOT NULL, patient_key TEXT
+    );
+    CREATE INDEX idx_token_code ON idx_token (resource_type, param, code, system);
+    CREATE INDEX idx_token_system ON idx_token (resource_type, param, system, code);
+    CREATE INDEX idx_token_resource ON idx_token (resource_type, id);
+
+    CREATE TABLE idx_date (
+        resource_type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+        low INTEGER NOT NULL, high INTEGER NOT NULL, patient_key TEXT
+    );
+    CREATE INDEX idx_date_lookup ON idx_date (resource_type, param, low, high);
+    CREATE INDEX idx_date_resource ON idx_date (resource_type, id);
+
+    CREATE TABLE idx_number (
+        resource_type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+        value REAL NOT NULL, patient_key TEXT
+    );
+    CREATE INDEX idx_number_lookup ON idx_number (resource_type, param, value);
+    CREATE INDEX idx_number_resource ON idx_number (resource_type, id);
+
+    CREATE TABLE idx_quantity (
+        resource_type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+        value REAL NOT NULL, system TEXT NOT NULL, code TEXT NOT NULL,
+        unit TEXT NOT NULL, patient_key TEXT
+    );
+    CREATE INDEX idx_quantity_lookup ON idx_quantity (resource_type, param, code, value);
+    CREATE INDEX idx_quantity_resource ON idx_quantity (resource_type, id);
+
+    CREATE TABLE idx_reference (
+        resource_type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+        target_type TEXT NOT NULL, target_id TEXT NOT NULL, url TEXT NOT NULL,
+        identifier_system TEXT NOT NULL, identifier_value TEXT NOT NULL, patient_key TEXT
+    );
+    CREATE INDEX idx_reference_target ON idx_reference (target_id, target_type, resource_type, param);
+    CREATE INDEX idx_reference_url ON idx_reference (url, resource_type, param) WHERE url <> '';
+    CREATE INDEX idx_reference_identifier ON idx_reference (identifier_value, resource_type, param)
+        WHERE identifier_value <> '';
+    CREATE INDEX idx_reference_resource ON idx_reference (resource_type, id);
+
+    CREATE TABLE idx_uri (
+        resource_type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+        uri TEXT NOT NULL, patient_key TEXT
+    );
+    CREATE INDEX idx_uri_lookup ON idx_uri (resource_type, param, uri);
+    CREATE INDEX idx_uri_resource ON idx_uri (resource_type, id);
+    ",
+    ),
+];
 
 /// Applies every migration not yet recorded.
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

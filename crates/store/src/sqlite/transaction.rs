@@ -199,6 +199,7 @@ fn write(conn: &Connection, plan: &mut Plan) -> Result<()> {
     for (resource_type, id) in &plan.moved {
         move_to_history.execute(params![resource_type, id])?;
         drop_identifiers.execute(params![resource_type, id])?;
+        super::index::delete(conn, resource_type, id)?;
     }
 
     let mut insert_history = conn.prepare_cached(&format!(
@@ -231,6 +232,7 @@ fn write(conn: &Connection, plan: &mut Plan) -> Result<()> {
             &v.json[..],
         ])?;
         if !v.superseded {
+            super::index::insert(conn, v)?;
             for (system, value) in &v.identifiers {
                 insert_identifier.execute(params![
                     v.resource_type,

@@ -1,0 +1,780 @@
+//! SQL for FHIR search, generated once for both backends from a
+//! [`hutong_search::SearchQuery`].
+//!
+//! Shape: `SELECT … FROM resource r WHERE r.resource_type = ? AND NOT r.deleted AND
+//! r.id IN (SELECT id FROM idx_<type> WHERE resource_type = ? AND param = ? AND …) …`,
+//! one `IN` (or `NOT IN` for `:not` / `:missing=true`) per parameter, so each filter is
+//! a direct lookup on its index table. Sorting adds one correlated `MIN`/`MAX` per key;
+//! paging is a keyset predicate on `(sort keys…, id)` — never OFFSET. Missing sort
+//! values sort last in both directions.
+
+use hutong_search::cursor::{Cursor, SortValue};
+use hutong_search::query::{
+    Condition, Filter, Prefix, RefValue, SortKey, StringMode, TokenValue, UriMode,
+};
+use hutong_search::{ParamType, SearchQuery};
+
+/// Which SQL dialect to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SqlValue {
+    Text(String),
+    Int(i64),
+    Real(f64),
+}
+
+/// What the type of a sort key's column is, to read it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyKind {
+    Int,
+    Real,
+    Text,
+}
+
+/// SQL text with its parameters.
+#[derive(Debug, Default)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub params: Vec<SqlValue>,
+    dialect: Option<Dialect>,
+}
+
+impl Sql {
+    fn new(dialect: Dialect) -> Self {
+        Sql {
+            dialect: Some(dialect),
+            ..Sql::default()
+        }
+    }
+
+    fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    fn bind(&mut self, v: SqlValue) -> &mut Self {
+        self.params.push(v);
+        match self.dialect {
+            Some(Dialect::Postgres) => {
+                let n = self.params.len();
+                self.text.push_str(&format!("${n}"));
+            }
+            _ => self.text.push('?'),
+        }
+        self
+    }
+
+    fn text(&mut self, s: &str) -> &mut Self {
+        self.bind(SqlValue::Text(s.to_owned()))
+    }
+
+    fn int(&mut self, i: i64) -> &mut Self {
+        self.bind(SqlValue::Int(i))
+    }
+
+    fn real(&mut self, f: f64) -> &mut Self {
+        self.bind(SqlValue::Real(f))
+    }
+}
+
+/// The search, ready to run: the page query (one row more than the page, to know
+/// whether there is a next page) and the count query.
+pub(crate) struct Plan {
+    pub page: Sql,
+    pub count: Sql,
+    /// Kinds of the sort-key columns that follow the version columns in `page`.
+    pub keys: Vec<KeyKind>,
+    /// The page runs backwards (a `previous` link): reverse the rows after reading.
+    pub backward: bool,
+}
+
+fn table(ty: ParamType) -> &'static str {
+    match ty {
+        ParamType::String => "idx_string",
+        ParamType::Token => "idx_token",
+        ParamType::Date => "idx_date",
+        ParamType::Number => "idx_number",
+        ParamType::Quantity => "idx_quantity",
+        ParamType::Reference => "idx_reference",
+        ParamType::Uri => "idx_uri",
+        ParamType::Composite | ParamType::Special => "idx_token",
+    }
+}
+
+/// The `+∞` bound of a prefix range over code points.
+const TOP: char = '\u{10FFFF}';
+
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `(col cmp a) …` for one date value (R4 search.html#prefix, ranges).
+fn date_value(sql: &mut Sql, p: Prefix, low: i64, high: i64, lo: &str, hi: &str) {
+    match p {
+        Prefix::Eq => sql
+            .push(&format!("({lo} >= "))
+            .int(low)
+            .push(&format!(" AND {hi} <= "))
+            .int(high)
+            .push(")"),
+        Prefix::Ne => sql
+            .push(&format!("({lo} < "))
+            .int(low)
+            .push(&format!(" OR {hi} > "))
+            .int(high)
+            .push(")"),
+        Prefix::Sa => sql.push(&format!("{lo} > ")).int(high),
+        Prefix::Gt => sql.push(&format!("{hi} > ")).int(high),
+        Prefix::Lt => sql.push(&format!("{lo} < ")).int(low),
+        Prefix::Ge => sql.push(&format!("{hi} >= ")).int(low),
+        Prefix::Le => sql.push(&format!("{lo} <= ")).int(high),
+        Prefix::Eb => sql.push(&format!("{hi} < ")).int(low),
+        Prefix::Ap => sql
+            .push(&format!("({lo} <= "))
+            .int(high)
+            .push(&format!(" AND {hi} >= "))
+            .int(low)
+            .push(")"),
+    };
+}
+
+fn number_value(sql: &mut Sql, n: &hutong_search::query::NumberValue, col: &str) {
+    match n.prefix {
+        Prefix::Eq | Prefix::Ap => sql
+            .push(&format!("({col} >= "))
+            .real(n.low)
+            .push(&format!(" AND {col} < "))
+            .real(n.high)
+            .push(")"),
+        Prefix::Ne => sql
+            .push(&format!("({col} < "))
+            .real(n.low)
+            .push(&format!(" OR {col} >= "))
+            .real(n.high)
+            .push(")"),
+        Prefix::Gt | Prefix::Sa => sql.push(&format!("{col} > ")).real(n.value),
+        Prefix::Lt | Prefix::Eb => sql.push(&format!("{col} < ")).real(n.value),
+        Prefix::Ge => sql.push(&format!("{col} >= ")).real(n.value),
+        Prefix::Le => sql.push(&format!("{col} <= ")).real(n.value),
+    };
+}
+
+fn or_list<T>(sql: &mut Sql, items: &[T], mut each: impl FnMut(&mut Sql, &T)) {
+    sql.push("(");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            sql.push(" OR ");
+        }
+        each(sql, item);
+    }
+    sql.push(")");
+}
+
+/// `{outer}.id [NOT] IN (SELECT x.id FROM idx_… x WHERE …)` for one filter on the
+/// resources aliased `outer`; `depth` keeps the aliases of nested chains apart.
+fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize) {
+    let x = format!("x{depth}");
+    match &f.condition {
+        Condition::Id(ids) => {
+            or_list(sql, ids, |sql, id| {
+                sql.push(&format!("{outer}.id = ")).text(id);
+            });
+            return;
+        }
+        Condition::LastUpdated(values) => {
+            let col = format!("{outer}.last_updated");
+            or_list(sql, values, |sql, (p, r)| {
+                date_value(sql, *p, r.low, r.high, &col, &col)
+            });
+            return;
+        }
+        Condition::Chain { target_type, inner } => {
+            let r = format!("r{}", depth + 1);
+            sql.push(&format!(
+                "{outer}.id IN (SELECT {x}.id FROM idx_reference {x} WHERE {x}.resource_type = "
+            ))
+            .text(rt)
+            .push(&format!(" AND {x}.param = "))
+            .text(f.param)
+            .push(&format!(" AND {x}.target_type = "))
+            .text(target_type)
+            .push(&format!(
+                " AND {x}.target_id IN (SELECT {r}.id FROM resource {r} WHERE {r}.resource_type = "
+            ))
+            .text(target_type)
+            .push(&format!(" AND NOT {r}.deleted AND "));
+            filter(sql, target_type, inner, &r, depth + 1);
+            sql.push("))");
+            return;
+        }
+        Condition::Has { source_type, inner } => {
+            let r = format!("r{}", depth + 1);
+            sql.push(&format!(
+                "{outer}.id IN (SELECT {x}.target_id FROM idx_reference {x} WHERE {x}.resource_type = "
+            ))
+            .text(source_type)
+            .push(&format!(" AND {x}.param = "))
+            .text(f.param)
+            .push(&format!(" AND {x}.target_type = "))
+            .text(rt)
+            .push(&format!(
+                " AND {x}.id IN (SELECT {r}.id FROM resource {r} WHERE {r}.resource_type = "
+            ))
+            .text(source_type)
+            .push(&format!(" AND NOT {r}.deleted AND "));
+            filter(sql, source_type, inner, &r, depth + 1);
+            sql.push("))");
+            return;
+        }
+        _ => {}
+    }
+    let negate = matches!(
+        f.condition,
+        Condition::Missing(true) | Condition::Token { not: true, .. }
+    );
+    sql.push(&format!(
+        "{outer}.id {}IN (",
+        if negate { "NOT " } else { "" }
+    ));
+    sql.push(&format!(
+        "SELECT x.id FROM {} x WHERE x.resource_type = ",
+        table(f.ty)
+    ))
+    .text(rt)
+    .push(" AND x.param = ")
+    .text(f.param);
+    match &f.condition {
+        Condition::Missing(_)
+        | Condition::Id(_)
+        | Condition::LastUpdated(_)
+        | Condition::Chain { .. }
+        | Condition::Has { .. } => {}
+        Condition::String(mode, values) => {
+            sql.push(" AND ");
+            or_list(sql, values, |sql, v| match mode {
+                StringMode::Prefix => {
+                    sql.push("(x.norm >= ")
+                        .text(v)
+                        .push(" AND x.norm < ")
+                        .text(&format!("{v}{TOP}"))
+                        .push(")");
+                }
+                StringMode::Exact => {
+                    let norm = hutong_search::normalize::index_form(v);
+                    sql.push("(x.norm = ")
+                        .text(&norm)
+                        .push(" AND x.exact = ")
+                        .text(v)
+                        .push(")");
+                }
+                StringMode::Contains => {
+                    sql.push("x.norm LIKE ")
+                        .text(&format!("%{}%", like_escape(v)))
+                        .push(" ESCAPE '\\'");
+                }
+            });
+        }
+        Condition::Token { values, .. } => {
+            sql.push(" AND ");
+            or_list(sql, values, |sql, v| match v {
+                TokenValue::Code(c) => {
+                    sql.push("x.code = ").text(c);
+                }
+                TokenValue::SystemCode(s, c) => {
+                    sql.push("(x.code = ")
+                        .text(c)
+                        .push(" AND x.system = ")
+                        .text(s)
+                        .push(")");
+                }
+                TokenValue::NoSystem(c) => {
+                    sql.push("(x.code = ").text(c).push(" AND x.system = '')");
+                }
+                TokenValue::System(s) => {
+                    sql.push("x.system = ").text(s);
+                }
+            });
+        }
+        Condition::TokenText(values) => {
+            sql.push(" AND ");
+            or_list(sql, values, |sql, v| {
+                sql.push("(x.text >= ")
+                    .text(v)
+                    .push(" AND x.text < ")
+                    .text(&format!("{v}{TOP}"))
+                    .push(")");
+            });
+        }
+        Condition::Date(values) => {
+            sql.push(" AND ");
+            or_list(sql, values, |sql, (p, r)| {
+                date_value(sql, *p, r.low, r.high, "x.low", "x.high")
+            });
+        }
+        Condition::Number(values) => {
+            sql.push(" AND ");
+            or_list(sql, values, |sql, n| number_value(sql, n, "x.value"));
+        }
+        Condition::Quantity(values) => {
+            sql.push(" AND ");
+            or_list(sql, values, |sql, q| {
+                sql.push("(");
+                number_value(sql, &q.number, "x.value");
+                match (&q.system, &q.code) {
+                    (Some(s), Some(c)) => {
+                        sql.push(" AND x.system = ")
+                            .text(s)
+                            .push(" AND x.code = ")
+                            .text(c);
+                    }
+                    (None, Some(c)) => {
+                        sql.push(" AND (x.code = ")
+                            .text(c)
+                            .push(" OR x.unit = ")
+                            .text(c)
+                            .push(")");
+                    }
+                    (Some(s), None) => {
+                        sql.push(" AND x.system = ").text(s);
+                    }
+                    (None, None) => {}
+                }
+                sql.push(")");
+            });
+        }
+        Condition::Reference(values) => {
+            sql.push(" AND ");
+            or_list(sql, values, |sql, v| match v {
+                RefValue::Local { ty: Some(t), id } => {
+                    sql.push("(x.target_id = ")
+                        .text(id)
+                        .push(" AND x.target_type = ")
+                        .text(t)
+                        .push(")");
+                }
+                RefValue::Local { ty: None, id } => {
+                    sql.push("x.target_id = ").text(id);
+                }
+                RefValue::Url(u) => {
+                    // `<> ''` lets both databases use the partial index
+                    sql.push("(x.url = ").text(u).push(" AND x.url <> '')");
+                }
+            });
+        }
+        Condition::ReferenceIdentifier(values) => {
+            sql.push(" AND ");
+            or_list(sql, values, |sql, (s, v)| {
+                sql.push("(x.identifier_value = ")
+                    .text(v)
+                    .push(" AND x.identifier_value <> ''");
+                if let Some(s) = s {
+                    sql.push(" AND x.identifier_system = ").text(s);
+                }
+                sql.push(")");
+            });
+        }
+        Condition::Uri(mode, values) => {
+            sql.push(" AND ");
+            or_list(sql, values, |sql, v| match mode {
+                UriMode::Exact => {
+                    sql.push("x.uri = ").text(v);
+                }
+                UriMode::Below => {
+                    sql.push("(x.uri >= ")
+                        .text(v)
+                        .push(" AND x.uri < ")
+                        .text(&format!("{v}{TOP}"))
+                        .push(")");
+                }
+                UriMode::Above => {
+                    // every stored URI that is a prefix of the value
+                    sql.push("SUBSTR(")
+                        .text(v)
+                        .push(", 1, LENGTH(x.uri)) = x.uri");
+                }
+            });
+        }
+    }
+    sql.push(")");
+}
+
+/// The `WHERE` clause shared by the page and count queries.
+fn where_clause(sql: &mut Sql, q: &SearchQuery) {
+    sql.push(" WHERE r.resource_type = ")
+        .text(&q.resource_type)
+        .push(" AND NOT r.deleted");
+    if let Some((patient, params)) = &q.compartment {
+        sql.push(" AND (");
+        if q.resource_type == "Patient" {
+            sql.push("r.id = ").text(patient).push(" OR ");
+        }
+        sql.push("r.id IN (SELECT x.id FROM idx_reference x WHERE x.resource_type = ")
+            .text(&q.resource_type)
+            .push(" AND x.target_id = ")
+            .text(patient)
+            .push(" AND x.target_type = 'Patient' AND x.param IN (");
+        for (i, p) in params.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.text(p);
+        }
+        if params.is_empty() {
+            sql.push("''");
+        }
+        sql.push(")))");
+    }
+    for f in &q.filters {
+        sql.push(" AND ");
+        filter(sql, &q.resource_type, f, "r", 0);
+    }
+}
+
+/// The column expression and kind of one sort key.
+fn sort_expr(sql: &mut Sql, k: &SortKey) -> KeyKind {
+    let agg = if k.descending { "MAX" } else { "MIN" };
+    let (col, kind) = match (k.param, k.ty) {
+        ("_id", _) => {
+            sql.push("r.id");
+            return KeyKind::Text;
+        }
+        ("_lastUpdated", _) => {
+            sql.push("r.last_updated");
+            return KeyKind::Int;
+        }
+        (_, ParamType::String) => ("norm", KeyKind::Text),
+        (_, ParamType::Token) => ("code", KeyKind::Text),
+        (_, ParamType::Date) => (if k.descending { "high" } else { "low" }, KeyKind::Int),
+        (_, ParamType::Number | ParamType::Quantity) => ("value", KeyKind::Real),
+        (_, ParamType::Reference) => ("target_id", KeyKind::Text),
+        (_, ParamType::Uri) => ("uri", KeyKind::Text),
+        _ => ("code", KeyKind::Text),
+    };
+    sql.push(&format!(
+        "(SELECT {agg}(x.{col}) FROM {} x WHERE x.resource_type = r.resource_type AND x.id = r.id AND x.param = ",
+        table(k.ty)
+    ))
+    .text(k.param)
+    .push(")");
+    kind
+}
+
+fn bind_value(sql: &mut Sql, v: &SortValue) {
+    match v {
+        SortValue::Int(i) => sql.int(*i),
+        SortValue::Real(f) => sql.real(*f),
+        SortValue::Text(s) => sql.text(s),
+        SortValue::Null => sql.push("NULL"),
+    };
+}
+
+/// Keyset predicate: rows strictly after (or, backwards, before) the cursor row in
+/// the order `(k0 nulls last, k1 …, id)`.
+fn keyset(sql: &mut Sql, q: &SearchQuery, c: &Cursor, id_col: &str) {
+    sql.push("(");
+    for (i, key) in q.sort.iter().enumerate() {
+        let col = format!("q.k{i}");
+        // rows after the cursor on key i
+        let asc = key.descending == c.backward;
+        match &c.values[i] {
+            SortValue::Null => {
+                if c.backward {
+                    sql.push(&format!("{col} IS NOT NULL"));
+                } else {
+                    sql.push("1 = 0");
+                }
+            }
+            v => {
+                if c.backward {
+                    sql.push(&format!(
+                        "({col} IS NOT NULL AND {col} {} ",
+                        if asc { ">" } else { "<" }
+                    ));
+                    bind_value(sql, v);
+                    sql.push(")");
+                } else {
+                    sql.push(&format!(
+                        "({col} IS NULL OR {col} {} ",
+                        if asc { ">" } else { "<" }
+                    ));
+                    bind_value(sql, v);
+                    sql.push(")");
+                }
+            }
+        }
+        sql.push(" OR (");
+        if let SortValue::Null = &c.values[i] {
+            sql.push(&format!("{col} IS NULL"));
+        } else {
+            sql.push(&format!("{col} = "));
+            bind_value(sql, &c.values[i]);
+        }
+        sql.push(" AND ");
+    }
+    sql.push(&format!("{id_col} {} ", if c.backward { "<" } else { ">" }))
+        .text(&c.id);
+    for _ in 0..q.sort.len() {
+        sql.push(")");
+    }
+    sql.push(")");
+}
+
+/// Builds the page and count queries.
+pub(crate) fn plan(q: &SearchQuery, dialect: Dialect) -> Plan {
+    let backward = q.cursor.as_ref().is_some_and(|c| c.backward);
+    let mut page = Sql::new(dialect);
+    page.push("SELECT q.* FROM (SELECT r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted, r.kind, r.json");
+    let mut keys = Vec::new();
+    for (i, k) in q.sort.iter().enumerate() {
+        page.push(", ");
+        keys.push(sort_expr(&mut page, k));
+        page.push(&format!(" AS k{i}"));
+    }
+    page.push(" FROM resource r");
+    where_clause(&mut page, q);
+    page.push(") q");
+    let id_col = match dialect {
+        Dialect::Postgres => "q.id COLLATE \"C\"",
+        Dialect::Sqlite => "q.id",
+    };
+    if let Some(c) = &q.cursor {
+        page.push(" WHERE ");
+        keyset(&mut page, q, c, id_col);
+    }
+    page.push(" ORDER BY ");
+    for (i, k) in q.sort.iter().enumerate() {
+        let desc = k.descending != backward;
+        // missing values last in the forward order
+        page.push(&format!(
+            "(q.k{i} IS NULL){}, q.k{i}{}, ",
+            if backward { " DESC" } else { "" },
+            if desc { " DESC" } else { "" }
+        ));
+    }
+    page.push(&format!("{id_col}{}", if backward { " DESC" } else { "" }));
+    page.push(" LIMIT ").int(q.count as i64 + 1);
+
+    let mut count = Sql::new(dialect);
+    count.push("SELECT COUNT(*) FROM resource r");
+    where_clause(&mut count, q);
+    Plan {
+        page,
+        count,
+        keys,
+        backward,
+    }
+}
+
+/// Whether the query needs the count query.
+pub(crate) fn wants_total(q: &SearchQuery) -> bool {
+    q.summary_count || q.total != hutong_search::query::Total::None
+}
+
+/// Whether the query needs the page query.
+pub(crate) fn wants_page(q: &SearchQuery) -> bool {
+    !q.summary_count && q.count > 0
+}
+
+/// Turns the rows of the page query (at most `count + 1`, in query order) into a page
+/// with its cursors.
+pub(crate) fn finish(
+    q: &SearchQuery,
+    backward: bool,
+    mut rows: Vec<(crate::stored::StoredRow, Vec<SortValue>)>,
+    included: Vec<crate::stored::StoredRow>,
+    total: Option<u64>,
+) -> crate::Result<crate::SearchPage> {
+    let more = rows.len() > q.count;
+    rows.truncate(q.count);
+    if backward {
+        rows.reverse();
+    }
+    let cursor = |row: &(crate::stored::StoredRow, Vec<SortValue>), backward: bool| Cursor {
+        values: row.1.clone(),
+        id: row.0.id.clone(),
+        backward,
+        sort: q.sort_text.clone(),
+    };
+    let (next, previous) = match (rows.first(), rows.last()) {
+        (Some(first), Some(last)) => {
+            let before = if backward { more } else { q.cursor.is_some() };
+            let after = if backward { true } else { more };
+            (
+                after.then(|| cursor(last, false)),
+                before.then(|| cursor(first, true)),
+            )
+        }
+        _ => (None, None),
+    };
+    let entries = rows
+        .into_iter()
+        .map(|(row, _)| row.into_versioned())
+        .collect::<crate::Result<Vec<_>>>()?;
+    let included = included
+        .into_iter()
+        .map(crate::stored::StoredRow::into_versioned)
+        .collect::<crate::Result<Vec<_>>>()?;
+    Ok(crate::SearchPage {
+        entries,
+        included,
+        next,
+        previous,
+        total,
+    })
+}
+
+/// Most rounds of `:iterate` includes (each round follows references one step further).
+pub(crate) const MAX_INCLUDE_ROUNDS: usize = 4;
+
+/// Most resources one page may include, so an `:iterate` over a dense graph stays bounded.
+pub(crate) const MAX_INCLUDED: usize = 5000;
+
+const VERSION_SELECT: &str =
+    "SELECT r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted, r.kind, r.json FROM resource r";
+
+fn id_list(sql: &mut Sql, ids: &[&str]) {
+    sql.push("(");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.text(id);
+    }
+    sql.push(")");
+}
+
+/// The queries of one include round over `frontier` (the `(type, id)`s found by the
+/// previous round, or the matches): `_include`s follow the frontier's references,
+/// `_revinclude`s find what references the frontier. After the first round only
+/// `:iterate` ones apply.
+pub(crate) fn include_queries(
+    q: &SearchQuery,
+    frontier: &[(String, String)],
+    first_round: bool,
+    dialect: Dialect,
+) -> Vec<Sql> {
+    let mut out = Vec::new();
+    for inc in q.includes.iter().filter(|i| first_round || i.iterate) {
+        let ids: Vec<&str> = frontier
+            .iter()
+            .filter(|(t, _)| *t == inc.source_type)
+            .map(|(_, id)| id.as_str())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let mut sql = Sql::new(dialect);
+        sql.push(VERSION_SELECT).push(
+            " WHERE NOT r.deleted AND (r.resource_type, r.id) IN (SELECT x.target_type, x.target_id \
+             FROM idx_reference x WHERE x.resource_type = ",
+        );
+        sql.text(&inc.source_type)
+            .push(" AND x.param = ")
+            .text(inc.param)
+            .push(" AND x.target_id <> '' AND x.id IN ");
+        id_list(&mut sql, &ids);
+        if let Some(t) = &inc.target_type {
+            sql.push(" AND x.target_type = ").text(t);
+        }
+        sql.push(") ORDER BY r.resource_type, r.id");
+        out.push(sql);
+    }
+    for inc in q.revincludes.iter().filter(|i| first_round || i.iterate) {
+        let mut types: Vec<&str> = frontier.iter().map(|(t, _)| t.as_str()).collect();
+        types.sort_unstable();
+        types.dedup();
+        for ty in types {
+            if inc.target_type.as_deref().is_some_and(|t| t != ty) {
+                continue;
+            }
+            let ids: Vec<&str> = frontier
+                .iter()
+                .filter(|(t, _)| t == ty)
+                .map(|(_, id)| id.as_str())
+                .collect();
+            let mut sql = Sql::new(dialect);
+            sql.push(VERSION_SELECT)
+                .push(" WHERE r.resource_type = ")
+                .text(&inc.source_type)
+                .push(" AND NOT r.deleted AND r.id IN (SELECT x.id FROM idx_reference x WHERE x.resource_type = ")
+                .text(&inc.source_type)
+                .push(" AND x.param = ")
+                .text(inc.param)
+                .push(" AND x.target_type = ")
+                .text(ty)
+                .push(" AND x.target_id IN ");
+            id_list(&mut sql, &ids);
+            sql.push(") ORDER BY r.resource_type, r.id");
+            out.push(sql);
+        }
+    }
+    out
+}
+
+/// Remembers what a page already holds while include rounds run.
+pub(crate) struct Includer {
+    seen: std::collections::HashSet<(String, String)>,
+    pub frontier: Vec<(String, String)>,
+    pub included: Vec<crate::stored::StoredRow>,
+    pub round: usize,
+}
+
+impl Includer {
+    pub(crate) fn new(
+        q: &SearchQuery,
+        matches: &[(crate::stored::StoredRow, Vec<SortValue>)],
+    ) -> Self {
+        let frontier: Vec<(String, String)> = if q.includes.is_empty() && q.revincludes.is_empty() {
+            Vec::new()
+        } else {
+            matches
+                .iter()
+                .map(|(r, _)| (r.resource_type.clone(), r.id.clone()))
+                .collect()
+        };
+        Includer {
+            seen: frontier.iter().cloned().collect(),
+            frontier,
+            included: Vec::new(),
+            round: 0,
+        }
+    }
+
+    /// The next round's queries; empty when done.
+    pub(crate) fn queries(&self, q: &SearchQuery, dialect: Dialect) -> Vec<Sql> {
+        if self.frontier.is_empty()
+            || self.round >= MAX_INCLUDE_ROUNDS
+            || self.included.len() >= MAX_INCLUDED
+        {
+            return Vec::new();
+        }
+        include_queries(q, &self.frontier, self.round == 0, dialect)
+    }
+
+    /// Takes one round's rows; the new ones become the next frontier.
+    pub(crate) fn absorb(&mut self, rows: Vec<crate::stored::StoredRow>) {
+        let mut next = Vec::new();
+        for row in rows {
+            let key = (row.resource_type.clone(), row.id.clone());
+            if self.included.len() < MAX_INCLUDED && self.seen.insert(key.clone()) {
+                next.push(key);
+                self.included.push(row);
+            }
+        }
+        self.frontier = next;
+        self.round += 1;
+    }
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Generates crates/search/src/r4/search_params.txt from the official FHIR R4 definitions.
+
+Input: vendor-r4/package/ (npm package hl7.fhir.r4.examples@4.0.1, fetched by
+scripts/fetch-r4-examples.sh, git-ignored): every SearchParameter-*.json and
+CompartmentDefinition-patient.json. Output: one compact text file that the
+`hutong-search` crate embeds with include_str! and parses once at first use (same
+reasoning as scripts/gen_r4_metadata.py: data, not generated Rust).
+
+Format (one record per line, fields separated by single spaces; only the last field,
+an expression, may contain spaces):
+
+    # comment
+    P <base> <code> <type> <targets> <expression>
+        A search parameter of resource type <base> (one line per base; params of base
+        Resource/DomainResource are repeated for every resource type that inherits them).
+        type: number date string token reference composite quantity uri special.
+        targets: `,`-separated reference target types, or `-`.
+        expression: the FHIRPath expression restricted to this base: a union such as
+        `Patient.name | Practitioner.name` keeps only the parts rooted at <base>, so the
+        indexer never evaluates other resources' branches. `-` when there is none.
+    K <code> <expression>
+        A component of the last P (composite): the component parameter's code (from its
+        definition URL) and the expression relative to the composite's value.
+    C <ResourceType> <param> [<param> ...]
+        Patient-compartment membership of a resource type (R4
+        compartmentdefinition-patient.html): the params that point at the Patient.
+
+Usage: python3 scripts/gen_search_params.py [vendor-r4/package] [crates/search/src/r4/search_params.txt]
+"""
+
+import glob
+import json
+import os
+import sys
+
+
+def split_union(expr):
+    """Splits an expression on top-level `|` (outside parentheses and quotes)."""
+    parts, depth, quote, cur = [], 0, False, ""
+    for ch in expr:
+        if quote:
+            cur += ch
+            if ch == "'":
+                quote = False
+            continue
+        if ch == "'":
+            quote = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+            continue
+        cur += ch
+    parts.append(cur.strip())
+    return parts
+
+
+def rooted_at(part, base):
+    p = part.lstrip("(")
+    return p == base or p.startswith(base + ".") or p.startswith(base + " ")
+
+
+def for_base(expr, base, bases):
+    if expr is None:
+        return "-"
+    expr = " ".join(expr.split())
+    if len(bases) == 1 or base in ("Resource", "DomainResource"):
+        return expr
+    mine = [p for p in split_union(expr) if rooted_at(p, base)]
+    return " | ".join(mine) if mine else "-"
+
+
+def main():
+    pkg = sys.argv[1] if len(sys.argv) > 1 else "vendor-r4/package"
+    out = sys.argv[2] if len(sys.argv) > 2 else "crates/search/src/r4/search_params.txt"
+    resource_types, domain = [], set()
+    for f in sorted(glob.glob(os.path.join(pkg, "StructureDefinition-*.json"))):
+        with open(f, encoding="utf-8") as fh:
+            sd = json.load(fh)
+        if sd.get("kind") == "resource" and sd.get("derivation") == "specialization":
+            resource_types.append(sd["type"])
+            if sd.get("baseDefinition", "").endswith("/DomainResource"):
+                domain.add(sd["type"])
+    params, by_url = [], {}
+    for f in sorted(glob.glob(os.path.join(pkg, "SearchParameter-*.json"))):
+        with open(f, encoding="utf-8") as fh:
+            sp = json.load(fh)
+        # Skip the examples (SearchParameter-example*.json) and base-less extension params.
+        if not sp.get("base") or os.path.basename(f).startswith("SearchParameter-example"):
+            continue
+        params.append(sp)
+        by_url[sp["url"]] = sp["code"]
+    rows = {}
+    for sp in params:
+        bases = sp["base"]
+        expanded = []
+        for b in bases:
+            if b == "Resource":
+                expanded += [(t, b) for t in resource_types]
+            elif b == "DomainResource":
+                expanded += [(t, b) for t in resource_types if t in domain]
+            else:
+                expanded.append((b, b))
+        for rt, b in expanded:
+            expr = for_base(sp.get("expression"), b, bases)
+            targets = ",".join(sp.get("target", [])) or "-"
+            lines = [f"P {rt} {sp['code']} {sp['type']} {targets} {expr}"]
+            for c in sp.get("component", []):
+                code = by_url.get(c["definition"], c["definition"].rsplit("/", 1)[-1])
+                lines.append(f"K {code} {' '.join(c['expression'].split())}")
+            rows[(rt, sp["code"])] = lines
+    with open(os.path.join(pkg, "CompartmentDefinition-patient.json"), encoding="utf-8") as fh:
+        comp = json.load(fh)
+    with open(out, "w", encoding="utf-8") as fh:
+        fh.write("# Generated by scripts/gen_search_params.py from hl7.fhir.r4.examples@4.0.1. Do not edit.\n")
+        fh.write("# P base code type targets expression | K component-code expression | C ResourceType params...\n")
+        for key in sorted(rows):
+            fh.write("\n".join(rows[key]) + "\n")
+        for r in comp["resource"]:
+            if r.get("param"):
+                fh.write(f"C {r['code']} {' '.join(r['param'])}\n")
+
+
+if __name__ == "__main__":
+    main()
