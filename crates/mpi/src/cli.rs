@@ -75,6 +75,19 @@ pub enum MpiCommand {
         #[arg(long)]
         output: PathBuf,
     },
+    /// Measure write-time matching: index generated registrations, then match and insert
+    /// held-out ones one at a time (as the server will) and print latency percentiles.
+    Latency {
+        /// Records in the index.
+        #[arg(long, default_value_t = 1_000_000)]
+        records: usize,
+        /// Registrations matched one by one after the index is built.
+        #[arg(long, default_value_t = 5_000)]
+        probes: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
     /// Write seeded synthetic Chinese registrations with known truth (for benchmarks).
     Generate {
         /// Number of records.
@@ -130,6 +143,58 @@ pub async fn run(args: MpiArgs) -> Result<(), BoxError> {
             let f = std::io::BufWriter::new(std::fs::File::create(&output)?);
             crate::synthetic::write_csv(&recs, f)?;
             eprintln!("wrote {} records to {}", recs.len(), output.display());
+            Ok(())
+        }
+        MpiCommand::Latency {
+            records,
+            probes,
+            seed,
+        } => {
+            let start = Instant::now();
+            let all: Vec<Features> = crate::synthetic::generate(records + probes, seed)
+                .iter()
+                .map(Features::from_record)
+                .collect();
+            let (indexed, held_out) = all.split_at(all.len().saturating_sub(probes));
+            let opts = LinkOptions::default();
+            let blocks = Blocks::build(indexed, opts.max_block);
+            let matcher = Matcher::new(train_model(indexed, &blocks, &opts), Thresholds::default());
+            drop(blocks);
+            let mut index = crate::matcher::MatchIndex::new();
+            for f in indexed {
+                index.insert(f.clone());
+            }
+            let built = start.elapsed();
+            let mut times = Vec::with_capacity(held_out.len());
+            let mut linked = 0usize;
+            for f in held_out {
+                let t = Instant::now();
+                let c = matcher.match_record(&index, f);
+                if c.first()
+                    .is_some_and(|c| c.score.decision == crate::Decision::Link)
+                {
+                    linked += 1;
+                }
+                index.insert(f.clone());
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            times.sort_by(f64::total_cmp);
+            let pct = |q: f64| {
+                times
+                    .get(((times.len() as f64 - 1.0) * q) as usize)
+                    .copied()
+                    .unwrap_or(0.0)
+            };
+            println!(
+                "index {} records built in {:.1}s | {} registrations matched+inserted: p50 {:.3} ms p99 {:.3} ms max {:.3} ms | {} auto-linked",
+                indexed.len(),
+                built.as_secs_f64(),
+                times.len(),
+                pct(0.5),
+                pct(0.99),
+                times.last().copied().unwrap_or(0.0),
+                linked
+            );
             Ok(())
         }
         MpiCommand::Train { input, output } => {
