@@ -41,6 +41,8 @@ pub enum Rule {
     SameValidId,
     /// The score alone.
     Score,
+    /// Raised to review: equal valid ID numbers, but declared sex or birth date differ.
+    SameIdConflict,
     /// Capped at review (not linked when the addresses differ): names agree only by
     /// sound, no ID or phone agrees.
     HomophoneOnly,
@@ -155,6 +157,11 @@ impl Matcher {
             Decision::NoLink
         };
         let mut rule = Rule::Score;
+        if p.has(FLAG_SAME_VALID_ID) && decision == Decision::NoLink {
+            // One valid ID number, declared sex or birth date in conflict: a person with
+            // a data-entry error or a borrowed ID. Either way a human must look.
+            return (prob, Decision::Review, Rule::SameIdConflict);
+        }
         // Guards, strongest first. They only ever lower a decision.
         if decision != Decision::NoLink {
             if p.has(FLAG_DIFFERENT_VALID_IDS) {

@@ -48,6 +48,16 @@ fn same_valid_id_and_birth_date_is_linked_deterministically() {
 }
 
 #[test]
+fn same_valid_id_with_conflicting_birth_date_goes_to_review() {
+    let m = Matcher::new(Model::default(), Thresholds::default());
+    let a = person("a", "张伟", "1980-03-07", "632123198209270518", "", "");
+    let b = person("b", "李娜", "1990-01-01", "632123198209270518", "", "");
+    let s = m.score(&a, &b);
+    assert_ne!(s.decision, Decision::NoLink, "{s:?}");
+    assert_ne!(s.rule, Rule::SameValidId);
+}
+
+#[test]
 fn homophone_names_without_id_are_never_auto_linked() {
     let (m, _) = trained();
     // 吴玉 / 武玉, same birth date and address, no ID number, no phone.
