@@ -246,6 +246,14 @@ pub struct SearchQuery {
     /// `_summary=count`: only the total.
     pub summary_count: bool,
     pub cursor: Option<Cursor>,
+    /// Only resources whose patient-compartment key is this (`Patient/$everything`);
+    /// with it, `resource_type` may be empty (any type) and `types` restricts it.
+    pub patient_key: Option<String>,
+    /// With `patient_key`: only these types (`_type`); empty means all.
+    pub types: Vec<String>,
+    /// Also include the non-patient resources (practitioners, organizations,
+    /// medications …) the matches reference (`Patient/$everything`).
+    pub include_referenced: bool,
     /// `_include`s: resources the matches point at.
     pub includes: Vec<Include>,
     /// `_revinclude`s: resources pointing at the matches.
@@ -414,6 +422,9 @@ impl SearchQuery {
             total: Total::None,
             summary_count: false,
             cursor: None,
+            patient_key: None,
+            types: Vec::new(),
+            include_referenced: false,
             includes: Vec::new(),
             revincludes: Vec::new(),
             ignored: Vec::new(),

@@ -51,6 +51,17 @@ fn search_params(resource_type: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `_include` values of a type: each of its reference parameters (`_revinclude` takes
+/// the same values from the other side).
+fn search_includes(resource_type: &str) -> Vec<String> {
+    hutong_search::registry()
+        .params(resource_type)
+        .iter()
+        .filter(|p| p.ty == hutong_search::ParamType::Reference && p.is_indexed())
+        .map(|p| format!("{resource_type}:{}", p.code))
+        .collect()
+}
+
 /// Builds the CapabilityStatement.
 pub fn capability_statement(base: &str, backend: &str) -> Value {
     let interactions: Vec<Value> = TYPE_INTERACTIONS
@@ -61,9 +72,10 @@ pub fn capability_statement(base: &str, backend: &str) -> Value {
         .resource_types()
         .iter()
         .map(|t| {
-            json!({
+            let mut r = json!({
                 "type": t,
                 "searchParam": search_params(t),
+                "searchInclude": search_includes(t),
                 "interaction": interactions,
                 "versioning": "versioned-update",
                 "readHistory": true,
@@ -73,7 +85,14 @@ pub fn capability_statement(base: &str, backend: &str) -> Value {
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",
                 "referencePolicy": ["literal", "local"],
-            })
+            });
+            if *t == "Patient" {
+                r["operation"] = json!([{
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                }]);
+            }
+            r
         })
         .collect();
     json!({

@@ -77,6 +77,9 @@ pub async fn compartment_search(
     Base(base): Base,
 ) -> Result<Response, ApiError> {
     check_accept(&headers, params.get("_format"))?;
+    if compartment == "Patient" && type_name == "$everything" {
+        return everything(&state, &ctx, &id, params.0, &base).await;
+    }
     if compartment != "Patient" {
         return Err(ApiError::not_found(format!(
             "no compartment search on {compartment} (only Patient)"
@@ -197,15 +200,26 @@ async fn run(
     };
     let q = parse(type_name, compartment, &params, lenient(headers), base)?;
     let page = state.store.search(ctx, &q).await?;
+    Ok(render(base, &base_path, &q, &page))
+}
+
+/// The searchset Bundle of one page: matches, then includes, then an OperationOutcome
+/// entry for parameters ignored under lenient handling.
+fn render(
+    base: &str,
+    base_path: &str,
+    q: &SearchQuery,
+    page: &hutong_store::SearchPage,
+) -> Response {
     let mut links = vec![(
         "self",
-        link(&base_path, &q.echo, q.cursor.as_ref().map(|c| c.encode())),
+        link(base_path, &q.echo, q.cursor.as_ref().map(|c| c.encode())),
     )];
     if let Some(n) = &page.next {
-        links.push(("next", link(&base_path, &q.echo, Some(n.encode()))));
+        links.push(("next", link(base_path, &q.echo, Some(n.encode()))));
     }
     if let Some(p) = &page.previous {
-        links.push(("previous", link(&base_path, &q.echo, Some(p.encode()))));
+        links.push(("previous", link(base_path, &q.echo, Some(p.encode()))));
     }
     let mut w = BundleWriter::new("searchset", page.total, &links);
     let search_match = [("search", json!({ "mode": "match" }))];
@@ -237,5 +251,87 @@ async fn run(
             &[("search", json!({ "mode": "outcome" }))],
         );
     }
-    Ok(json_response(StatusCode::OK, w.finish()))
+    json_response(StatusCode::OK, w.finish())
+}
+
+/// GET `/fhir/Patient/{id}/$everything` (R4 patient-operation-everything.html): every
+/// current resource in the patient's compartment (by the patient key stored with each
+/// resource), plus the reference data they point at (practitioners, organizations …),
+/// paged by keyset like a search. Parameters: `_since`, `_type`, `_count`.
+async fn everything(
+    state: &AppState,
+    ctx: &AccessContext,
+    id: &str,
+    params: Vec<(String, String)>,
+    base: &str,
+) -> Result<Response, ApiError> {
+    match state.store.read(ctx, "Patient", id).await? {
+        Some(v) if !v.deleted => {}
+        _ => return Err(ApiError::not_found(format!("Patient/{id} is not known"))),
+    }
+    let mut q = parse("Patient", None, &[], false, base)?;
+    q.resource_type = String::new();
+    q.patient_key = Some(id.to_owned());
+    q.include_referenced = true;
+    q.sort = vec![hutong_search::query::SortKey {
+        param: "_type",
+        ty: hutong_search::ParamType::Token,
+        descending: false,
+    }];
+    q.sort_text = "_type".into();
+    let bad = |name: &str, msg: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, msg).at(name.to_owned())
+    };
+    for (name, value) in &params {
+        match name.as_str() {
+            "_format" | "_pretty" => continue,
+            "_cursor" => {
+                let c = hutong_search::cursor::Cursor::decode(value)
+                    .filter(|c| c.sort == "_type" && c.values.len() == 1)
+                    .ok_or_else(|| bad(name, "not a cursor this server issued".into()))?;
+                q.cursor = Some(c);
+                continue;
+            }
+            "_count" => {
+                let n: usize = value
+                    .parse()
+                    .map_err(|_| bad(name, format!("'{value}' is not a non-negative integer")))?;
+                q.count = n.min(MAX_COUNT);
+            }
+            "_since" => {
+                let r = hutong_search::date::parse(value)
+                    .ok_or_else(|| bad(name, format!("'{value}' is not an instant")))?;
+                q.filters.push(hutong_search::query::Filter {
+                    param: "_lastUpdated",
+                    ty: hutong_search::ParamType::Date,
+                    condition: hutong_search::query::Condition::LastUpdated(vec![(
+                        hutong_search::query::Prefix::Ge,
+                        r,
+                    )]),
+                });
+            }
+            "_type" => {
+                for t in value.split(',') {
+                    if hutong_fhir::ResourceType::parse(t).is_none() {
+                        return Err(bad(name, format!("'{t}' is not a resource type")));
+                    }
+                    q.types.push(t.to_owned());
+                }
+            }
+            other => {
+                return Err(bad(
+                    other,
+                    format!("$everything does not take the parameter '{other}'"),
+                ))
+            }
+        }
+        q.echo.push((name.clone(), value.clone()));
+    }
+    let page = state.store.search(ctx, &q).await?;
+    Ok(render(
+        base,
+        &format!("{base}/Patient/{id}/$everything"),
+        &q,
+        &page,
+    ))
 }

@@ -10,8 +10,7 @@ use crate::request::{check_resource, EntryRequest, Method};
 use axum::http::StatusCode;
 use hutong_fhir::{Issue, IssueType};
 use hutong_store::{
-    AccessContext, IdentifierQuery, PendingWrite, Store, StoreError, Transaction, Versioned,
-    WriteKind,
+    AccessContext, PendingWrite, Store, StoreError, Transaction, Versioned, WriteKind,
 };
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -52,8 +51,9 @@ pub async fn run_transaction(
             Method::Post => {
                 let id = match &e.if_none_exist {
                     Some(criteria) => {
-                        let q = parse_criteria(criteria).map_err(|err| locate(i, err))?;
-                        let found = tx.find(rt, &q).await?;
+                        let found = matching_ids(tx.as_mut(), rt, criteria)
+                            .await
+                            .map_err(|err| locate(i, err))?;
                         match found.len() {
                             0 => None,
                             1 => {
@@ -89,6 +89,53 @@ pub async fn run_transaction(
                 }
             }
             Method::Put | Method::Patch | Method::Delete => {
+                // R4 http.html#cond-update / #cdelete: `Type?criteria` picks the target
+                // by a real search inside this transaction.
+                if let (None, Some(criteria)) = (&e.target.id, e.target.query.clone()) {
+                    let found = matching_ids(tx.as_mut(), rt, &criteria)
+                        .await
+                        .map_err(|err| locate(i, err))?;
+                    let body_id = e
+                        .resource
+                        .as_ref()
+                        .and_then(|r| r.get("id"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    let id = match (found.as_slice(), e.method) {
+                        ([one], _) => {
+                            if body_id.as_deref().is_some_and(|b| b != one) {
+                                return Err(locate(
+                                    i,
+                                    ApiError::bad_request(format!(
+                                        "conditional update: the body id is not {rt}/{one}, the resource matching '{criteria}'"
+                                    )),
+                                ));
+                            }
+                            one.clone()
+                        }
+                        ([], Method::Put) => body_id.unwrap_or_else(new_id),
+                        // nothing to delete: a delete of an id that never existed is a no-op
+                        ([], _) => new_id(),
+                        (many, _) => {
+                            return Err(locate(
+                                i,
+                                ApiError::precondition_failed(format!(
+                                    "conditional {}: {} {rt} resources match '{criteria}'",
+                                    if e.method == Method::Delete {
+                                        "delete"
+                                    } else {
+                                        "update"
+                                    },
+                                    many.len()
+                                )),
+                            ))
+                        }
+                    };
+                    if let Some(r) = e.resource.as_mut() {
+                        r["id"] = Value::String(id.clone());
+                    }
+                    e.target.id = Some(id);
+                }
                 if let (Some(full), Some(id)) = (&e.full_url, &e.target.id) {
                     if full.starts_with("urn:") {
                         refmap.insert(full.clone(), format!("{rt}/{id}"));
@@ -152,7 +199,12 @@ pub async fn run_transaction(
             }
             Method::Put => {
                 let id = e.target.id.clone().ok_or_else(|| {
-                    locate(i, ApiError::bad_request("PUT needs a resource id in the URL (conditional update is not supported yet)"))
+                    locate(
+                        i,
+                        ApiError::bad_request(
+                            "PUT needs a resource id or search criteria in the URL",
+                        ),
+                    )
                 })?;
                 let resource = e
                     .resource
@@ -219,7 +271,12 @@ pub async fn run_transaction(
             }
             Method::Delete => {
                 let id = e.target.id.clone().ok_or_else(|| {
-                    locate(i, ApiError::bad_request("DELETE needs a resource id in the URL (conditional delete is not supported yet)"))
+                    locate(
+                        i,
+                        ApiError::bad_request(
+                            "DELETE needs a resource id or search criteria in the URL",
+                        ),
+                    )
                 })?;
                 PendingWrite {
                     kind: WriteKind::Delete,
@@ -379,40 +436,40 @@ fn check_distinct_targets(entries: &[EntryRequest]) -> Result<(), (usize, ApiErr
     Ok(())
 }
 
-/// Parses the criteria Hutong understands before search lands: `identifier=[system|]value`
-/// and `_id=x`.
-pub fn parse_criteria(criteria: &str) -> Result<IdentifierQuery, ApiError> {
+/// Ids of the current resources of `rt` matching conditional criteria
+/// (`identifier=…&birthdate=…`, optionally prefixed `Type?`), found by a real search
+/// inside the transaction, so the same parameters, modifiers and errors apply as to
+/// `GET /fhir/{type}?…`. At most two are returned: enough to tell none, one and many.
+pub async fn matching_ids(
+    tx: &mut dyn Transaction,
+    rt: &str,
+    criteria: &str,
+) -> Result<Vec<String>, ApiError> {
+    let q = parse_criteria(rt, criteria)?;
+    Ok(tx
+        .search(&q)
+        .await?
+        .entries
+        .into_iter()
+        .map(|v| v.id)
+        .collect())
+}
+
+/// Parses conditional criteria into a search on `rt` that asks for two matches.
+pub fn parse_criteria(rt: &str, criteria: &str) -> Result<hutong_search::SearchQuery, ApiError> {
     let criteria = criteria.trim().trim_start_matches('?');
     let criteria = criteria.rsplit_once('?').map_or(criteria, |(_, q)| q);
-    let (name, value) = criteria
-        .split_once('=')
-        .ok_or_else(|| ApiError::bad_request(format!("cannot understand criteria '{criteria}'")))?;
-    if value.contains('&') {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            IssueType::NotSupported,
-            format!("criteria '{criteria}': only one parameter (identifier or _id) is supported until search lands"),
+    let params = crate::extract::parse_query(criteria);
+    if params.is_empty() {
+        return Err(ApiError::bad_request(
+            "conditional criteria are empty: they would match every resource",
         ));
     }
-    let value = percent_decode(value);
-    match name {
-        "identifier" => Ok(match value.split_once('|') {
-            Some((system, v)) => IdentifierQuery::Identifier {
-                system: Some(system.to_owned()),
-                value: v.to_owned(),
-            },
-            None => IdentifierQuery::Identifier {
-                system: None,
-                value,
-            },
-        }),
-        "_id" => Ok(IdentifierQuery::Id(value)),
-        other => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            IssueType::NotSupported,
-            format!("criteria parameter '{other}' is not supported yet (identifier and _id are)"),
-        )),
-    }
+    let mut q = crate::search::parse(rt, None, &params, false, "")?;
+    q.count = 2;
+    q.includes.clear();
+    q.revincludes.clear();
+    Ok(q)
 }
 
 /// Decodes `%XX` escapes and `+` of a query value.
@@ -486,8 +543,7 @@ async fn resolve_conditional_reference(
             "conditional reference '{reference}': unknown type '{type_name}'"
         ))
     })?;
-    let q = parse_criteria(criteria)?;
-    let found = tx.find(rt.as_str(), &q).await?;
+    let found = matching_ids(tx, rt.as_str(), criteria).await?;
     match found.as_slice() {
         [one] => Ok(format!("{rt}/{one}")),
         [] => Err(ApiError::precondition_failed(format!(

@@ -448,9 +448,23 @@ async fn conditional_create_with_if_none_exist_creates_once(s: &TestServer) {
         .await;
     assert_eq!(
         e.status,
-        StatusCode::BAD_REQUEST,
-        "unsupported criteria are refused, not ignored"
+        StatusCode::PRECONDITION_FAILED,
+        "criteria are a real search: both patients named 孙 match"
     );
+    let f = s
+        .send(
+            Method::POST,
+            "Patient",
+            Some(&p),
+            &[("if-none-exist", "colour=red")],
+        )
+        .await;
+    assert_eq!(
+        f.status,
+        StatusCode::BAD_REQUEST,
+        "unknown criteria are refused, not ignored"
+    );
+    assert!(f.diagnostics().contains("colour"), "{}", f.diagnostics());
 }
 
 async fn json_patch_updates_and_bad_patches_change_nothing(s: &TestServer) {

@@ -19,6 +19,8 @@ both_backends!(
     post_search_answers_like_get,
     include_and_revinclude_add_referenced_resources_in_include_mode,
     chains_and_has_filter_through_references,
+    conditional_create_update_and_delete_use_real_search,
+    patient_everything_pages_through_the_compartment_and_its_reference_data,
 );
 
 fn ids(a: &support::Answer) -> Vec<String> {
@@ -691,6 +693,177 @@ async fn chains_and_has_filter_through_references(s: &TestServer) {
         s.get("Patient?_has:Observation:nonsense:code=A")
             .await
             .status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+async fn transaction(s: &TestServer, entries: Value) -> support::Answer {
+    s.post(
+        "",
+        &json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}),
+    )
+    .await
+}
+
+async fn conditional_create_update_and_delete_use_real_search(s: &TestServer) {
+    seed_graph(s).await;
+    // conditional create on two parameters, which the identifier-only lookup could not do
+    let body = json!({"resourceType": "Patient", "name": [{"family": "Li"}], "gender": "female"});
+    let a = s
+        .send(
+            Method::POST,
+            "Patient",
+            Some(&body),
+            &[("if-none-exist", "family=li&gender=female")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.diagnostics());
+    let again = s
+        .send(
+            Method::POST,
+            "Patient",
+            Some(&body),
+            &[("if-none-exist", "family=li&gender=female")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "matched, not created again");
+    assert_eq!(again.body["id"], a.body["id"]);
+    let bad = s
+        .send(
+            Method::POST,
+            "Patient",
+            Some(&body),
+            &[("if-none-exist", "colour=red")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.diagnostics().contains("colour"),
+        "{}",
+        bad.diagnostics()
+    );
+
+    // conditional update: one match is updated, no match creates
+    let t = transaction(
+        s,
+        json!([
+            {"resource": {"resourceType": "Patient", "name": [{"family": "张"}], "gender": "male",
+                          "identifier": [{"system": "urn:sys", "value": "X1"}]},
+             "request": {"method": "PUT", "url": "Patient?identifier=urn:sys|X1"}},
+            {"resource": {"resourceType": "Patient", "name": [{"family": "New"}],
+                          "identifier": [{"system": "urn:sys", "value": "X9"}]},
+             "request": {"method": "PUT", "url": "Patient?identifier=urn:sys|X9"}}
+        ]),
+    )
+    .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.diagnostics());
+    assert_eq!(t.body["entry"][0]["response"]["status"], "200 OK");
+    assert!(t.body["entry"][0]["response"]["location"]
+        .as_str()
+        .unwrap()
+        .starts_with("Patient/p1/_history/2"));
+    assert_eq!(t.body["entry"][1]["response"]["status"], "201 Created");
+    assert_eq!(sorted_ids(s, "Patient?gender=male").await, ["p1"]);
+    assert_eq!(
+        sorted_ids(s, "Patient?identifier=urn:sys|X9").await.len(),
+        1
+    );
+
+    // several matches: 412, nothing changes
+    let t = transaction(
+        s,
+        json!([{"resource": {"resourceType": "Patient"}, "request": {"method": "PUT", "url": "Patient?family=li"}}]),
+    )
+    .await;
+    assert_eq!(
+        t.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        t.diagnostics()
+    );
+
+    // conditional delete
+    let t = transaction(
+        s,
+        json!([{"request": {"method": "DELETE", "url": "Observation?code=A"}}]),
+    )
+    .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.diagnostics());
+    assert_eq!(sorted_ids(s, "Observation").await, ["o2"]);
+    let t = transaction(
+        s,
+        json!([{"request": {"method": "DELETE", "url": "Observation?code=nothing"}}]),
+    )
+    .await;
+    assert_eq!(
+        t.status,
+        StatusCode::OK,
+        "deleting nothing is fine: {}",
+        t.diagnostics()
+    );
+
+    // conditional reference resolved by search, inside the transaction that creates the target
+    let t = transaction(
+        s,
+        json!([
+            {"fullUrl": "urn:uuid:8c1c0a3e-0000-4000-8000-000000000001",
+             "resource": {"resourceType": "Patient", "name": [{"family": "Wu"}], "birthDate": "1961-02-03"},
+             "request": {"method": "POST", "url": "Patient"}},
+            {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                          "subject": {"reference": "Patient?identifier=urn:sys|X9"}},
+             "request": {"method": "POST", "url": "Observation"}}
+        ]),
+    )
+    .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.diagnostics());
+    let x9 = sorted_ids(s, "Patient?identifier=urn:sys|X9").await;
+    assert_eq!(
+        sorted_ids(s, &format!("Observation?subject=Patient/{}", x9[0]))
+            .await
+            .len(),
+        1
+    );
+}
+
+async fn patient_everything_pages_through_the_compartment_and_its_reference_data(s: &TestServer) {
+    seed_graph(s).await;
+    put(s, "Encounter", "e1", json!({"status": "finished", "class": {"code": "AMB"},
+        "subject": {"reference": "Patient/p1"}, "serviceProvider": {"reference": "Organization/org1"}})).await;
+    let a = s.get("Patient/p1/$everything").await;
+    let mut got = ids(&a);
+    got.sort();
+    assert_eq!(got, ["e1", "o1", "p1"], "p2's observation stays out");
+    assert_eq!(
+        included(&a),
+        ["Organization/org1"],
+        "reference data comes along"
+    );
+    let a = s
+        .get("Patient/p1/$everything?_type=Observation,Encounter")
+        .await;
+    let mut got = ids(&a);
+    got.sort();
+    assert_eq!(got, ["e1", "o1"]);
+    // paging
+    let mut all = Vec::new();
+    let mut url = s.url("Patient/p1/$everything?_count=1");
+    loop {
+        let a = s.get(&url).await;
+        all.extend(ids(&a));
+        match link(&a, "next") {
+            Some(n) => url = n,
+            None => break,
+        }
+    }
+    assert_eq!(all, ["e1", "o1", "p1"], "ordered by type, then id");
+    let future = s.get("Patient/p1/$everything?_since=2999-01-01").await;
+    assert!(ids(&future).is_empty());
+    assert_eq!(
+        s.get("Patient/nobody/$everything").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.get("Patient/p1/$everything?colour=red").await.status,
         StatusCode::BAD_REQUEST
     );
 }

@@ -175,6 +175,11 @@ pub trait Transaction: Send {
     /// Like [`Store::find`], inside this transaction.
     async fn find(&mut self, resource_type: &str, query: &IdentifierQuery) -> Result<Vec<String>>;
 
+    /// Like [`Store::search`], inside this transaction: sees the index rows of the
+    /// writes this transaction has applied (conditional create/update/delete and
+    /// conditional references of a Bundle).
+    async fn search(&mut self, query: &hutong_search::SearchQuery) -> Result<SearchPage>;
+
     /// Applies writes in order, batching database round trips. Each write gets the next
     /// version of its resource and the transaction's timestamp; `meta.versionId` and
     /// `meta.lastUpdated` are set in the stored JSON. Returns one result per write, in

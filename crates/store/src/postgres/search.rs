@@ -51,7 +51,7 @@ fn stored_row(r: &sqlx::postgres::PgRow) -> Result<StoredRow, sqlx::Error> {
 }
 
 /// One page of results (and the total when asked for).
-pub(super) async fn search(conn: &mut PgConnection, q: &SearchQuery) -> Result<SearchPage> {
+pub(crate) async fn search(conn: &mut PgConnection, q: &SearchQuery) -> Result<SearchPage> {
     let plan = search::plan(q, Dialect::Postgres);
     let total = if search::wants_total(q) {
         let (n,): (i64,) = bind(sqlx::query_as(&plan.count.text), &plan.count.params)

@@ -75,6 +75,12 @@ impl Transaction for PgTransaction {
         result
     }
 
+    async fn search(&mut self, query: &hutong_search::SearchQuery) -> Result<crate::SearchPage> {
+        let result = super::search::search(self.conn()?, query).await;
+        self.poisoned |= result.is_err();
+        result
+    }
+
     async fn apply(&mut self, writes: Vec<PendingWrite>) -> Result<Vec<Option<Versioned>>> {
         let n = writes.len();
         let (at, salt) = (self.at, self.lock_salt);

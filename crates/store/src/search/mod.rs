@@ -413,9 +413,23 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize) {
 
 /// The `WHERE` clause shared by the page and count queries.
 fn where_clause(sql: &mut Sql, q: &SearchQuery) {
-    sql.push(" WHERE r.resource_type = ")
-        .text(&q.resource_type)
-        .push(" AND NOT r.deleted");
+    sql.push(" WHERE NOT r.deleted");
+    if !q.resource_type.is_empty() {
+        sql.push(" AND r.resource_type = ").text(&q.resource_type);
+    }
+    if let Some(pk) = &q.patient_key {
+        sql.push(" AND r.patient_key = ").text(pk);
+        if !q.types.is_empty() {
+            sql.push(" AND r.resource_type IN (");
+            for (i, t) in q.types.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.text(t);
+            }
+            sql.push(")");
+        }
+    }
     if let Some((patient, params)) = &q.compartment {
         sql.push(" AND (");
         if q.resource_type == "Patient" {
@@ -454,6 +468,10 @@ fn sort_expr(sql: &mut Sql, k: &SortKey) -> KeyKind {
         ("_lastUpdated", _) => {
             sql.push("r.last_updated");
             return KeyKind::Int;
+        }
+        ("_type", _) => {
+            sql.push("r.resource_type");
+            return KeyKind::Text;
         }
         (_, ParamType::String) => ("norm", KeyKind::Text),
         (_, ParamType::Token) => ("code", KeyKind::Text),
@@ -667,6 +685,24 @@ pub(crate) fn include_queries(
     dialect: Dialect,
 ) -> Vec<Sql> {
     let mut out = Vec::new();
+    if q.include_referenced && first_round && !frontier.is_empty() {
+        // Reference data the matches point at: resources outside every patient
+        // compartment only, so one resident's export never pulls in another's.
+        let mut sql = Sql::new(dialect);
+        sql.push(VERSION_SELECT).push(
+            " WHERE NOT r.deleted AND r.patient_key IS NULL AND (r.resource_type, r.id) IN \
+             (SELECT x.target_type, x.target_id FROM idx_reference x WHERE x.target_id <> '' \
+             AND (x.resource_type, x.id) IN (VALUES ",
+        );
+        for (i, (t, id)) in frontier.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(").text(t).push(", ").text(id).push(")");
+        }
+        sql.push(")) ORDER BY r.resource_type, r.id");
+        out.push(sql);
+    }
     for inc in q.includes.iter().filter(|i| first_round || i.iterate) {
         let ids: Vec<&str> = frontier
             .iter()
@@ -737,14 +773,15 @@ impl Includer {
         q: &SearchQuery,
         matches: &[(crate::stored::StoredRow, Vec<SortValue>)],
     ) -> Self {
-        let frontier: Vec<(String, String)> = if q.includes.is_empty() && q.revincludes.is_empty() {
-            Vec::new()
-        } else {
-            matches
-                .iter()
-                .map(|(r, _)| (r.resource_type.clone(), r.id.clone()))
-                .collect()
-        };
+        let frontier: Vec<(String, String)> =
+            if q.includes.is_empty() && q.revincludes.is_empty() && !q.include_referenced {
+                Vec::new()
+            } else {
+                matches
+                    .iter()
+                    .map(|(r, _)| (r.resource_type.clone(), r.id.clone()))
+                    .collect()
+            };
         Includer {
             seen: frontier.iter().cloned().collect(),
             frontier,

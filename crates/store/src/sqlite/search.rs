@@ -42,7 +42,7 @@ fn stored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRow> {
 }
 
 /// One page of results (and the total when asked for).
-pub(super) fn search(conn: &Connection, q: &SearchQuery) -> Result<SearchPage> {
+pub(crate) fn search(conn: &Connection, q: &SearchQuery) -> Result<SearchPage> {
     let plan = search::plan(q, Dialect::Sqlite);
     let total = if search::wants_total(q) {
         let n: i64 = conn

@@ -91,6 +91,12 @@ impl Transaction for SqliteTransaction {
         self.step(move |conn| read::find(conn, &rt, &query)).await
     }
 
+    async fn search(&mut self, query: &hutong_search::SearchQuery) -> Result<crate::SearchPage> {
+        let query = query.clone();
+        self.step(move |conn| super::search::search(conn, &query))
+            .await
+    }
+
     async fn apply(&mut self, writes: Vec<PendingWrite>) -> Result<Vec<Option<Versioned>>> {
         if self.poisoned {
             return Err(StoreError::Database(
