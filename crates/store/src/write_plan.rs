@@ -48,6 +48,32 @@ pub(crate) struct NewVersion {
 }
 
 impl NewVersion {
+    /// The index rows of a stored current version, for rebuilding its search index
+    /// (only the fields the index writers read are meaningful).
+    pub fn for_reindex(
+        resource_type: String,
+        id: String,
+        patient_key: Option<String>,
+        json: &[u8],
+    ) -> Result<Self> {
+        let resource: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|e| StoreError::Corrupt(format!("{resource_type}/{id}: {e}")))?;
+        Ok(NewVersion {
+            index: hutong_search::extract(&resource),
+            resource_type,
+            id,
+            version: 0,
+            kind: WriteKind::Update,
+            deleted: false,
+            json: Bytes::new(),
+            patient_key,
+            identifiers: Vec::new(),
+            last_updated: OffsetDateTime::UNIX_EPOCH,
+            seq: 0,
+            superseded: false,
+        })
+    }
+
     /// `last_updated` as stored.
     pub fn last_updated_micros(&self) -> i64 {
         to_micros(self.last_updated)

@@ -8,6 +8,67 @@ use sqlx::PgConnection;
 use crate::write_plan::NewVersion;
 use crate::Result;
 
+/// Rebuilds the search index rows of every current resource, in batches of one
+/// transaction each (run at open when the index tables are new). Each batch takes the
+/// per-resource write locks before reading the JSON, so a concurrent update cannot be
+/// overwritten by the older version's rows.
+pub(super) async fn reindex_all(pool: &sqlx::PgPool, lock_salt: u64) -> Result<usize> {
+    const BATCH: i64 = 500;
+    let salt = lock_salt.to_le_bytes();
+    let mut after = (String::new(), String::new());
+    let mut done = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let keys: Vec<(String, String)> = sqlx::query_as(
+            "SELECT resource_type, id FROM resource WHERE NOT deleted AND (resource_type, id) > ($1, $2) \
+             ORDER BY resource_type, id LIMIT $3",
+        )
+        .bind(&after.0)
+        .bind(&after.1)
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = keys.last() else {
+            break;
+        };
+        after = last.clone();
+        let mut locks: Vec<i64> = keys
+            .iter()
+            .map(|(t, id)| super::transaction::fnv1a(&[&salt, t.as_bytes(), id.as_bytes()]) as i64)
+            .collect();
+        locks.sort_unstable();
+        locks.dedup();
+        sqlx::query("SELECT pg_advisory_xact_lock(k) FROM UNNEST($1::int8[]) AS k")
+            .bind(&locks)
+            .execute(&mut *tx)
+            .await?;
+        let (types, ids): (Vec<&str>, Vec<&str>) =
+            keys.iter().map(|(t, i)| (t.as_str(), i.as_str())).unzip();
+        let rows: Vec<(String, String, Option<String>, Vec<u8>)> = sqlx::query_as(
+            "SELECT resource_type, id, patient_key, json FROM resource WHERE NOT deleted \
+             AND (resource_type, id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))",
+        )
+        .bind(&types)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        delete(&mut tx, &types, &ids).await?;
+        let versions = rows
+            .into_iter()
+            .map(|(t, id, pk, json)| NewVersion::for_reindex(t, id, pk, &json))
+            .collect::<Result<Vec<_>>>()?;
+        done += versions.len();
+        insert(&mut tx, &versions.iter().collect::<Vec<_>>()).await?;
+        tx.commit().await?;
+        tracing::info!(
+            backend = "postgres",
+            indexed = done,
+            "search reindex progress"
+        );
+    }
+    Ok(done)
+}
+
 /// Removes every index row of these resources.
 pub(super) async fn delete(conn: &mut PgConnection, types: &[&str], ids: &[&str]) -> Result<()> {
     let mut sql = String::from(

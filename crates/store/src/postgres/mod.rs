@@ -55,7 +55,13 @@ impl PgStore {
         let pool = pool.connect_with(connect).await?;
         let schema = options.schema.as_deref();
         let lock_salt = fnv1a(&[schema.unwrap_or("").as_bytes()]);
-        schema::migrate(&pool, schema, lock_salt as i32).await?;
+        if schema::migrate(&pool, schema, lock_salt as i32)
+            .await?
+            .contains(&schema::SEARCH_INDEXES)
+        {
+            // A database from before search: index what it already holds.
+            index::reindex_all(&pool, lock_salt).await?;
+        }
         tracing::info!(
             backend = "postgres",
             host = options.url.split('@').next_back().unwrap_or(""),

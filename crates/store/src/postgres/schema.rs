@@ -138,8 +138,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// Creates the schema if asked for, then applies every migration not yet recorded.
-pub(super) async fn migrate(pool: &PgPool, schema: Option<&str>, lock_key: i32) -> Result<()> {
+/// The migration that created the search index tables.
+pub(super) const SEARCH_INDEXES: i64 = 2;
+
+/// Creates the schema if asked for, then applies every migration not yet recorded;
+/// returns the versions applied now.
+pub(super) async fn migrate(
+    pool: &PgPool,
+    schema: Option<&str>,
+    lock_key: i32,
+) -> Result<Vec<i64>> {
+    let mut applied_now = Vec::new();
     if let Some(schema) = schema {
         let fail = |e: sqlx::Error| StoreError::Migration(format!("create schema {schema}: {e}"));
         let mut tx = pool.begin().await.map_err(fail)?;
@@ -181,10 +190,11 @@ pub(super) async fn migrate(pool: &PgPool, schema: Option<&str>, lock_key: i32) 
                 .await
                 .map_err(fail)?;
             tracing::info!(version, description, "applied postgres migration");
+            applied_now.push(version);
         }
         tx.commit().await.map_err(fail)?;
     }
-    Ok(())
+    Ok(applied_now)
 }
 
 async fn lock(tx: &mut sqlx::PgConnection, key: i32) -> Result<(), sqlx::Error> {

@@ -5,6 +5,43 @@ use rusqlite::{params, Connection};
 use crate::write_plan::NewVersion;
 use crate::{Result, INDEX_TABLES};
 
+/// Rebuilds the search index rows of every current resource, in batches of one
+/// transaction each (run at open when the index tables are new).
+pub(super) fn reindex_all(conn: &mut Connection) -> Result<usize> {
+    const BATCH: i64 = 500;
+    let mut after = (String::new(), String::new());
+    let mut done = 0;
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let batch: Vec<(String, String, Option<String>, Vec<u8>)> = tx
+            .prepare(
+                "SELECT resource_type, id, patient_key, json FROM resource \
+                 WHERE NOT deleted AND (resource_type, id) > (?1, ?2) \
+                 ORDER BY resource_type, id LIMIT ?3",
+            )?
+            .query_map(params![after.0, after.1, BATCH], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(last) = batch.last() else {
+            break;
+        };
+        after = (last.0.clone(), last.1.clone());
+        for (rt, id, pk, json) in batch {
+            delete(&tx, &rt, &id)?;
+            insert(&tx, &NewVersion::for_reindex(rt, id, pk, &json)?)?;
+            done += 1;
+        }
+        tx.commit()?;
+        tracing::info!(
+            backend = "sqlite",
+            indexed = done,
+            "search reindex progress"
+        );
+    }
+    Ok(done)
+}
+
 /// Removes every index row of a resource (its current version is being superseded).
 pub(super) fn delete(conn: &Connection, resource_type: &str, id: &str) -> Result<()> {
     for table in INDEX_TABLES {

@@ -149,7 +149,10 @@ impl SqliteStore {
         writer.execute_batch(&format!(
             "PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}"
         ))?;
-        schema::migrate(&mut writer)?;
+        if schema::migrate(&mut writer)?.contains(&schema::SEARCH_INDEXES) {
+            // A database from before search: index what it already holds.
+            index::reindex_all(&mut writer)?;
+        }
         let readers = (0..options.readers)
             .map(|_| connect())
             .collect::<Result<Vec<_>>>()?;

@@ -129,8 +129,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// Applies every migration not yet recorded.
-pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+/// The migration that created the search index tables.
+pub(super) const SEARCH_INDEXES: i64 = 2;
+
+/// Applies every migration not yet recorded; returns the versions applied now.
+pub(super) fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
+    let mut applied_now = Vec::new();
     for &(version, description, sql) in MIGRATIONS {
         let fail = |e: rusqlite::Error| {
             StoreError::Migration(format!("sqlite migration {version} ({description}): {e}"))
@@ -163,8 +167,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
             )
             .map_err(fail)?;
             tracing::info!(version, description, "applied sqlite migration");
+            applied_now.push(version);
         }
         tx.commit().map_err(fail)?;
     }
-    Ok(())
+    Ok(applied_now)
 }
