@@ -310,12 +310,14 @@ fn parse_number(param: &str, text: &str) -> Result<NumberValue, QueryError> {
         .ok()
         .filter(|v: &f64| v.is_finite())
         .ok_or_else(|| bad(param, format!("'{text}' is not a number")))?;
-    let half = if num.contains(['e', 'E']) {
-        0.0
-    } else {
-        let decimals = num.split_once('.').map_or(0, |(_, f)| f.len());
-        0.5 * 10f64.powi(-(decimals as i32))
+    // R4 search.html#number: the precision of the value sets the range; `1.5e2` has
+    // one decimal in its mantissa, so its unit is 10^(2-1).
+    let (mantissa, exponent) = match num.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (num, 0),
     };
+    let decimals = mantissa.split_once('.').map_or(0, |(_, f)| f.len()) as i32;
+    let half = 0.5 * 10f64.powi(exponent - decimals);
     let (low, high) = if prefix == Prefix::Ap {
         let d = (value * 0.1).abs();
         (value - d, value + d)
@@ -1026,6 +1028,8 @@ mod tests {
     fn numbers_carry_their_precision() {
         let n = parse_number("x", "100").unwrap();
         assert_eq!((n.low, n.high), (99.5, 100.5));
+        let n = parse_number("x", "1.5e2").unwrap();
+        assert_eq!((n.low, n.high), (145.0, 155.0));
         let n = parse_number("x", "gt1.50").unwrap();
         assert_eq!(n.prefix, Prefix::Gt);
         assert!((n.high - 1.505).abs() < 1e-12);

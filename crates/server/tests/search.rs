@@ -10,6 +10,7 @@ both_backends!(
     token_search_matches_code_system_and_modifiers,
     date_search_treats_values_as_ranges_with_prefixes,
     quantity_search_compares_values_with_units,
+    number_search_uses_the_precision_of_the_value,
     reference_search_by_id_type_and_identifier_and_compartment,
     updates_and_deletes_change_what_search_finds,
     paging_follows_next_and_previous_links_without_gaps_while_data_is_added,
@@ -291,6 +292,49 @@ async fn quantity_search_compares_values_with_units(s: &TestServer) {
         sorted_ids(s, "Observation?value-quantity=5").await,
         ["low", "mg"],
         "5 means [4.5, 5.5)"
+    );
+}
+
+async fn number_search_uses_the_precision_of_the_value(s: &TestServer) {
+    put(s, "Patient", "p", json!({})).await;
+    for (id, p) in [("quarter", 0.25), ("third", 0.333), ("half", 0.5)] {
+        put(
+            s,
+            "RiskAssessment",
+            id,
+            json!({"status": "final", "subject": {"reference": "Patient/p"},
+            "prediction": [{"probabilityDecimal": p}]}),
+        )
+        .await;
+    }
+    assert_eq!(
+        sorted_ids(s, "RiskAssessment?probability=0.25").await,
+        ["quarter"]
+    );
+    assert_eq!(
+        sorted_ids(s, "RiskAssessment?probability=0.3").await,
+        ["quarter", "third"],
+        "0.3 covers [0.25, 0.35)"
+    );
+    assert_eq!(
+        sorted_ids(s, "RiskAssessment?probability=gt0.3").await,
+        ["half", "third"]
+    );
+    assert_eq!(
+        sorted_ids(s, "RiskAssessment?probability=le0.333").await,
+        ["quarter", "third"]
+    );
+    assert_eq!(
+        sorted_ids(s, "RiskAssessment?probability=5e-1").await,
+        ["half"]
+    );
+    assert_eq!(
+        sorted_ids(s, "RiskAssessment?probability=ne0.5").await,
+        ["quarter", "third"]
+    );
+    assert_eq!(
+        s.get("RiskAssessment?probability=high").await.status,
+        StatusCode::BAD_REQUEST
     );
 }
 
