@@ -56,7 +56,10 @@ pub fn router(state: AppState) -> Router {
         .route("/fhir/_history", get(history::system))
         .route(
             "/fhir/{type}",
-            get(search::type_search).post(create::handle),
+            get(search::type_search)
+                .post(create::handle)
+                .put(update::conditional)
+                .delete(delete::conditional),
         )
         .route(
             "/fhir/{type}/_search",

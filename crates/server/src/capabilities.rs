@@ -82,8 +82,8 @@ pub fn capability_statement(base: &str, backend: &str) -> Value {
                 "updateCreate": true,
                 "conditionalCreate": true,
                 "conditionalRead": "not-supported",
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
+                "conditionalUpdate": true,
+                "conditionalDelete": "single",
                 "referencePolicy": ["literal", "local"],
             });
             if *t == "Patient" {

@@ -6,8 +6,8 @@ use crate::negotiation::{check_accept, ReturnPreference};
 use crate::render::write_response;
 use crate::request::{EntryRequest, Method, Target};
 use crate::transaction::{detached, run_transaction};
-use crate::update::if_match;
-use axum::extract::{Path, State};
+use crate::update::{conditional_target, if_match};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
@@ -33,5 +33,30 @@ pub async fn handle(
     let result = results
         .pop()
         .ok_or_else(|| ApiError::internal("no result for the delete"))?;
+    Ok(write_response(&base, &result, ReturnPreference::Minimal))
+}
+
+/// DELETE `/fhir/{type}?criteria`: conditional delete of the single match
+/// (R4 http.html#cdelete); no match is a no-op, several matches are 412.
+pub async fn conditional(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<AccessContext>,
+    Path(type_name): Path<String>,
+    RawQuery(query): RawQuery,
+    params: Params,
+    headers: HeaderMap,
+    Base(base): Base,
+) -> Result<Response, ApiError> {
+    check_accept(&headers, params.get("_format"))?;
+    let target = conditional_target(&type_name, query.as_deref(), "delete")?;
+    let mut entry = EntryRequest::new(Method::Delete, target);
+    entry.if_match = if_match(&headers)?;
+    let store = std::sync::Arc::clone(&state.store);
+    let mut results =
+        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await })
+            .await?;
+    let result = results
+        .pop()
+        .ok_or_else(|| ApiError::internal("no result for the conditional delete"))?;
     Ok(write_response(&base, &result, ReturnPreference::Minimal))
 }

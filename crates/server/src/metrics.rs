@@ -100,6 +100,8 @@ pub fn interaction(method: &Method, route: &str) -> &'static str {
         ("GET", "/fhir/_history") => "history-system",
         ("GET", "/fhir/{type}") => "search-type",
         ("POST", "/fhir/{type}") => "create",
+        ("PUT", "/fhir/{type}") => "update",
+        ("DELETE", "/fhir/{type}") => "delete",
         ("GET", "/fhir/{type}/_history") => "history-type",
         ("GET", "/fhir/{type}/{id}") => "read",
         ("PUT", "/fhir/{type}/{id}") => "update",

@@ -7,7 +7,7 @@ use crate::negotiation::{check_accept, check_json_body, ReturnPreference};
 use crate::render::write_response;
 use crate::request::{parse_etag_version, parse_resource, EntryRequest, Method, Target};
 use crate::transaction::{detached, run_transaction};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
@@ -52,4 +52,58 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .get(header::IF_MATCH)
         .map(|v| parse_etag_version(v.to_str().unwrap_or("")))
         .transpose()
+}
+
+/// PUT `/fhir/{type}?criteria`: conditional update (R4 http.html#cond-update). No match
+/// creates (with the body's id, or a new one), one match updates it, several are 412.
+#[allow(clippy::too_many_arguments)]
+pub async fn conditional(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<AccessContext>,
+    Path(type_name): Path<String>,
+    RawQuery(query): RawQuery,
+    params: Params,
+    headers: HeaderMap,
+    Base(base): Base,
+    FhirBody(body): FhirBody,
+) -> Result<Response, ApiError> {
+    check_accept(&headers, params.get("_format"))?;
+    let target = conditional_target(&type_name, query.as_deref(), "update")?;
+    check_json_body(&headers)?;
+    let resource = parse_resource(&body, Some(target.resource_type))?;
+    let mut entry = EntryRequest::new(Method::Put, target);
+    entry.resource = Some(resource);
+    entry.if_match = if_match(&headers)?;
+    let store = std::sync::Arc::clone(&state.store);
+    let mut results =
+        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await })
+            .await?;
+    let result = results
+        .pop()
+        .ok_or_else(|| ApiError::internal("no result for the conditional update"))?;
+    let pref = ReturnPreference::from_headers(&headers, ReturnPreference::Representation);
+    Ok(write_response(&base, &result, pref))
+}
+
+/// The target of a conditional update or delete: `Type?criteria`, criteria required.
+pub fn conditional_target(
+    type_name: &str,
+    query: Option<&str>,
+    interaction: &str,
+) -> Result<Target, ApiError> {
+    let criteria: Vec<&str> = query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("_format="))
+        .collect();
+    if criteria.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "conditional {interaction} on {type_name} needs search criteria in the URL"
+        )));
+    }
+    Target::parse(
+        &format!("{type_name}?{}", criteria.join("&")),
+        None,
+        StatusCode::NOT_FOUND,
+    )
 }
