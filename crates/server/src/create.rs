@@ -5,7 +5,7 @@ use crate::extract::{Base, FhirBody, Params};
 use crate::negotiation::{check_accept, check_json_body, ReturnPreference};
 use crate::render::write_response;
 use crate::request::{parse_resource, EntryRequest, Method, Target};
-use crate::transaction::{detached, run_transaction};
+use crate::transaction::run_single;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -31,13 +31,7 @@ pub async fn handle(
     entry.if_none_exist = headers
         .get("if-none-exist")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let store = std::sync::Arc::clone(&state.store);
-    let mut results =
-        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await })
-            .await?;
-    let result = results
-        .pop()
-        .ok_or_else(|| ApiError::internal("no result for the create"))?;
+    let result = run_single(&state.store, ctx, entry).await?;
     let pref = ReturnPreference::from_headers(&headers, ReturnPreference::Representation);
     Ok(write_response(&base, &result, pref))
 }

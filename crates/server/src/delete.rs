@@ -5,7 +5,7 @@ use crate::extract::{Base, Params};
 use crate::negotiation::{check_accept, ReturnPreference};
 use crate::render::write_response;
 use crate::request::{EntryRequest, Method, Target};
-use crate::transaction::{detached, run_transaction};
+use crate::transaction::run_single;
 use crate::update::{conditional_target, if_match};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -26,13 +26,7 @@ pub async fn handle(
     let target = Target::parse(&format!("{type_name}/{id}"), None, StatusCode::NOT_FOUND)?;
     let mut entry = EntryRequest::new(Method::Delete, target);
     entry.if_match = if_match(&headers)?;
-    let store = std::sync::Arc::clone(&state.store);
-    let mut results =
-        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await })
-            .await?;
-    let result = results
-        .pop()
-        .ok_or_else(|| ApiError::internal("no result for the delete"))?;
+    let result = run_single(&state.store, ctx, entry).await?;
     Ok(write_response(&base, &result, ReturnPreference::Minimal))
 }
 
@@ -51,12 +45,6 @@ pub async fn conditional(
     let target = conditional_target(&type_name, query.as_deref(), "delete")?;
     let mut entry = EntryRequest::new(Method::Delete, target);
     entry.if_match = if_match(&headers)?;
-    let store = std::sync::Arc::clone(&state.store);
-    let mut results =
-        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await })
-            .await?;
-    let result = results
-        .pop()
-        .ok_or_else(|| ApiError::internal("no result for the conditional delete"))?;
+    let result = run_single(&state.store, ctx, entry).await?;
     Ok(write_response(&base, &result, ReturnPreference::Minimal))
 }

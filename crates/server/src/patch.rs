@@ -5,7 +5,7 @@ use crate::extract::{Base, FhirBody, Params};
 use crate::negotiation::{check_accept, content_type, ReturnPreference};
 use crate::render::write_response;
 use crate::request::{EntryRequest, Method, Target};
-use crate::transaction::{detached, run_transaction};
+use crate::transaction::run_single;
 use crate::update::if_match;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -42,13 +42,7 @@ pub async fn handle(
     let mut entry = EntryRequest::new(Method::Patch, target);
     entry.patch = Some(parse_patch(&body)?);
     entry.if_match = if_match(&headers)?;
-    let store = std::sync::Arc::clone(&state.store);
-    let mut results =
-        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await })
-            .await?;
-    let result = results
-        .pop()
-        .ok_or_else(|| ApiError::internal("no result for the patch"))?;
+    let result = run_single(&state.store, ctx, entry).await?;
     let pref = ReturnPreference::from_headers(&headers, ReturnPreference::Representation);
     Ok(write_response(&base, &result, pref))
 }

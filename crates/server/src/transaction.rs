@@ -639,3 +639,19 @@ where
         .await
         .map_err(|e| ApiError::internal(format!("write task failed: {e}")))?
 }
+
+/// Runs one REST write (create, update, patch, delete) as a one-entry transaction that
+/// completes even if the client goes away.
+pub async fn run_single(
+    store: &std::sync::Arc<dyn Store>,
+    ctx: AccessContext,
+    entry: EntryRequest,
+) -> Result<EntryResult, ApiError> {
+    let store = std::sync::Arc::clone(store);
+    let mut results =
+        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await })
+            .await?;
+    results
+        .pop()
+        .ok_or_else(|| ApiError::internal("the write produced no result"))
+}

@@ -6,7 +6,7 @@ use crate::extract::{Base, FhirBody, Params};
 use crate::negotiation::{check_accept, check_json_body, ReturnPreference};
 use crate::render::write_response;
 use crate::request::{parse_etag_version, parse_resource, EntryRequest, Method, Target};
-use crate::transaction::{detached, run_transaction};
+use crate::transaction::run_single;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
@@ -35,13 +35,7 @@ pub async fn handle(
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim() == "*");
-    let store = std::sync::Arc::clone(&state.store);
-    let mut results =
-        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await })
-            .await?;
-    let result = results
-        .pop()
-        .ok_or_else(|| ApiError::internal("no result for the update"))?;
+    let result = run_single(&state.store, ctx, entry).await?;
     let pref = ReturnPreference::from_headers(&headers, ReturnPreference::Representation);
     Ok(write_response(&base, &result, pref))
 }
@@ -74,13 +68,7 @@ pub async fn conditional(
     let mut entry = EntryRequest::new(Method::Put, target);
     entry.resource = Some(resource);
     entry.if_match = if_match(&headers)?;
-    let store = std::sync::Arc::clone(&state.store);
-    let mut results =
-        detached(async move { run_transaction(store.as_ref(), &ctx, vec![entry], false).await })
-            .await?;
-    let result = results
-        .pop()
-        .ok_or_else(|| ApiError::internal("no result for the conditional update"))?;
+    let result = run_single(&state.store, ctx, entry).await?;
     let pref = ReturnPreference::from_headers(&headers, ReturnPreference::Representation);
     Ok(write_response(&base, &result, pref))
 }
