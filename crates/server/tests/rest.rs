@@ -625,28 +625,42 @@ async fn if_none_match_on_read_answers_304(s: &TestServer) {
     assert_eq!(b.status, StatusCode::OK);
 }
 
+/// Sends `n` concurrent PUTs of `created` (each with a different given name) and
+/// returns their statuses.
+async fn racing_updates(
+    s: &TestServer,
+    created: &Value,
+    n: usize,
+    if_match: Option<&str>,
+) -> Vec<StatusCode> {
+    let id = created["id"].as_str().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let mut req = s
+            .client
+            .put(s.url(&format!("Patient/{id}")))
+            .header("content-type", "application/fhir+json");
+        if let Some(tag) = if_match {
+            req = req.header("if-match", tag.to_owned());
+        }
+        let mut body = created.clone();
+        body["name"][0]["given"] = json!([format!("g{i}")]);
+        tasks.push(tokio::spawn(async move {
+            req.body(body.to_string()).send().await.unwrap().status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses
+}
+
 async fn concurrent_updates_without_if_match_lose_nothing(s: &TestServer) {
     let created = s.post("Patient", &patient("高")).await;
     let id = created.body["id"].as_str().unwrap().to_owned();
-    let mut tasks = Vec::new();
-    for i in 0..32 {
-        let client = s.client.clone();
-        let url = s.url(&format!("Patient/{id}"));
-        let mut body = created.body.clone();
-        body["name"][0]["given"] = json!([format!("g{i}")]);
-        tasks.push(tokio::spawn(async move {
-            client
-                .put(url)
-                .header("content-type", "application/fhir+json")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    for status in racing_updates(s, &created.body, 32, None).await {
+        assert_eq!(status, StatusCode::OK);
     }
     let now = s.get(&format!("Patient/{id}")).await;
     assert_eq!(now.body["meta"]["versionId"], "33");
@@ -669,27 +683,9 @@ async fn concurrent_updates_without_if_match_lose_nothing(s: &TestServer) {
 async fn concurrent_updates_with_if_match_let_exactly_one_win(s: &TestServer) {
     let created = s.post("Patient", &patient("林")).await;
     let id = created.body["id"].as_str().unwrap().to_owned();
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let client = s.client.clone();
-        let url = s.url(&format!("Patient/{id}"));
-        let mut body = created.body.clone();
-        body["name"][0]["given"] = json!([format!("g{i}")]);
-        tasks.push(tokio::spawn(async move {
-            client
-                .put(url)
-                .header("content-type", "application/fhir+json")
-                .header("if-match", "W/\"1\"")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }));
-    }
     let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
+    for status in racing_updates(s, &created.body, 16, Some("W/\"1\"")).await {
+        match status {
             StatusCode::OK => ok += 1,
             StatusCode::PRECONDITION_FAILED | StatusCode::CONFLICT => {}
             other => panic!("unexpected status {other}"),
@@ -701,6 +697,3 @@ async fn concurrent_updates_with_if_match_let_exactly_one_win(s: &TestServer) {
         "2"
     );
 }
-
-#[allow(dead_code)]
-fn _unused(_: Value) {}
