@@ -22,11 +22,14 @@ pub struct LoadtestArgs {
     /// Warm-up before measuring, e.g. 3s.
     #[arg(long, default_value = "3s")]
     pub warmup: String,
-    /// Operation weights: read, create, transaction, history, search-patient,
-    /// search-compartment, search-token.
+    /// Operation weights: read, create, transaction, history, search-identifier
+    /// (alias search-patient), search-compartment, search-token, search-token-date,
+    /// search-name, search-chain, search-has, search-include, search-revinclude,
+    /// search-count.
     #[arg(long, default_value = "read=60,create=20,transaction=10,history=10")]
     pub mix: String,
-    /// Residents of the synthetic region loaded before the run.
+    /// Residents of the synthetic region loaded before the run; 0 loads nothing and
+    /// samples patients, ID numbers, names and dates from the server's data instead.
     #[arg(long, default_value_t = 200)]
     pub seed_residents: u64,
     /// Seed of the synthetic region.

@@ -16,5 +16,6 @@
 pub mod cli;
 pub mod cpu;
 pub mod mix;
+pub mod query;
 pub mod report;
 pub mod run;

@@ -13,24 +13,46 @@ pub enum Op {
     Transaction,
     /// `GET Patient/id/_history`.
     History,
-    /// `GET Patient?identifier=system|value` (身份证号).
-    SearchPatient,
-    /// `GET Observation?subject=Patient/id` (patient compartment).
+    /// `GET Patient?identifier=system|value` (身份证号); also accepted as
+    /// `search-patient`, its earlier name.
+    SearchIdentifier,
+    /// `GET Observation?patient=id&_sort=-date&_count=50` (one patient's observations).
     SearchCompartment,
-    /// `GET Observation?code=http://loinc.org|…` (token search).
+    /// `GET Observation?code=http://loinc.org|4548-4` (a selective token).
     SearchToken,
+    /// The selective token and one quarter of `date`.
+    SearchTokenDate,
+    /// `GET Patient?name=张` (family-name prefix).
+    SearchName,
+    /// `GET Observation?subject:Patient.identifier=system|value` (chained).
+    SearchChain,
+    /// `GET Patient?_has:Observation:patient:code=…` (reverse chain).
+    SearchHas,
+    /// `GET DiagnosticReport?patient=id&_include=DiagnosticReport:result`.
+    SearchInclude,
+    /// `GET Encounter?patient=id&_revinclude=Condition:encounter`.
+    SearchRevinclude,
+    /// `GET Observation?code=…&_summary=count` over common and rare codes.
+    SearchCount,
 }
 
 impl Op {
     /// Every operation, in report order.
-    pub const ALL: [Op; 7] = [
+    pub const ALL: [Op; 14] = [
         Op::Read,
         Op::Create,
         Op::Transaction,
         Op::History,
-        Op::SearchPatient,
+        Op::SearchIdentifier,
         Op::SearchCompartment,
         Op::SearchToken,
+        Op::SearchTokenDate,
+        Op::SearchName,
+        Op::SearchChain,
+        Op::SearchHas,
+        Op::SearchInclude,
+        Op::SearchRevinclude,
+        Op::SearchCount,
     ];
 
     /// The name used in `--mix` and reports.
@@ -40,13 +62,28 @@ impl Op {
             Op::Create => "create",
             Op::Transaction => "transaction",
             Op::History => "history",
-            Op::SearchPatient => "search-patient",
+            Op::SearchIdentifier => "search-identifier",
             Op::SearchCompartment => "search-compartment",
             Op::SearchToken => "search-token",
+            Op::SearchTokenDate => "search-token-date",
+            Op::SearchName => "search-name",
+            Op::SearchChain => "search-chain",
+            Op::SearchHas => "search-has",
+            Op::SearchInclude => "search-include",
+            Op::SearchRevinclude => "search-revinclude",
+            Op::SearchCount => "search-count",
         }
     }
 
+    /// Whether the operation is a search (built by [`crate::query::search_request`]).
+    pub fn is_search(self) -> bool {
+        !matches!(self, Op::Read | Op::Create | Op::Transaction | Op::History)
+    }
+
     fn parse(s: &str) -> Option<Op> {
+        if s == "search-patient" {
+            return Some(Op::SearchIdentifier);
+        }
         Op::ALL.into_iter().find(|o| o.name() == s)
     }
 }
@@ -68,11 +105,15 @@ pub enum MixError {
     #[error("mix item '{0}' is not name=weight")]
     Syntax(String),
     /// Unknown operation name.
-    #[error("unknown operation '{0}' (known: read, create, transaction, history, search-patient, search-compartment, search-token)")]
+    #[error("unknown operation '{0}' (known: {known})", known = known_ops())]
     UnknownOp(String),
     /// All weights are zero.
     #[error("the mix has no operation with a positive weight")]
     Empty,
+}
+
+fn known_ops() -> String {
+    Op::ALL.map(Op::name).join(", ")
 }
 
 impl Mix {

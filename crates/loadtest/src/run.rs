@@ -3,6 +3,7 @@
 
 use crate::cpu;
 use crate::mix::{Mix, Op};
+use crate::query::{search_request, SearchValues, LOINC, SELECTIVE_CODE};
 use crate::report::{summarise, OpSamples, Report};
 use hutong_synth::{transaction_bundle, BundleMode, Config, Region};
 use serde_json::Value;
@@ -26,7 +27,8 @@ pub struct Options {
     pub warmup: Duration,
     /// Operation weights.
     pub mix: Mix,
-    /// Residents of the synthetic region loaded first (their ids are read back).
+    /// Residents of the synthetic region loaded first (their ids are read back); 0
+    /// loads nothing and samples the values from what the server already holds.
     pub seed_residents: u64,
     /// Seed of the synthetic region.
     pub seed: u64,
@@ -55,10 +57,8 @@ type CpuMark = Arc<std::sync::Mutex<Option<(Duration, Option<Duration>)>>>;
 struct Pool {
     /// `Type/id` of every seeded resource.
     reads: Vec<String>,
-    /// Seeded Patient ids.
-    patients: Vec<String>,
-    /// `system|value` of seeded ID numbers.
-    identifiers: Vec<String>,
+    /// Patient ids, ID numbers, names and dates the searches use.
+    search: SearchValues,
     /// Resources to create (without id): Patients and Observations.
     creates: Vec<(String, Vec<u8>)>,
     /// Residents' resources, posted again as transactions with fresh URNs.
@@ -139,6 +139,9 @@ async fn seed(
     target: &str,
     options: &Options,
 ) -> Result<(Pool, u64), LoadError> {
+    if options.seed_residents == 0 {
+        return Ok((sample(client, target).await?, 0));
+    }
     let region = Region::new(Config {
         residents: options.seed_residents.max(1),
         seed: options.seed,
@@ -147,8 +150,7 @@ async fn seed(
     .map_err(|e| LoadError::Region(e.to_string()))?;
     let mut pool = Pool {
         reads: Vec::new(),
-        patients: Vec::new(),
-        identifiers: Vec::new(),
+        search: SearchValues::default(),
         creates: Vec::new(),
         residents: Vec::new(),
     };
@@ -172,19 +174,7 @@ async fn seed(
             let rt = r["resourceType"].as_str().unwrap_or("");
             let id = r["id"].as_str().unwrap_or("");
             pool.reads.push(format!("{rt}/{id}"));
-            if rt == "Patient" {
-                pool.patients.push(id.to_owned());
-                if let Some(idn) = r["identifier"].as_array().and_then(|a| {
-                    a.iter()
-                        .find(|i| i["system"] == hutong_synth::systems::ID_NUMBER)
-                }) {
-                    pool.identifiers.push(format!(
-                        "{}|{}",
-                        hutong_synth::systems::ID_NUMBER,
-                        idn["value"].as_str().unwrap_or("")
-                    ));
-                }
-            }
+            pool.search.absorb(r);
             if (rt == "Patient" || rt == "Observation") && pool.creates.len() < 2000 {
                 let mut copy = r.clone();
                 if let Some(o) = copy.as_object_mut() {
@@ -196,13 +186,97 @@ async fn seed(
         }
         pool.residents.push(resident.resources);
     }
-    if pool.reads.is_empty() || pool.patients.is_empty() || pool.creates.is_empty() {
+    if pool.reads.is_empty() || pool.search.patients.is_empty() || pool.creates.is_empty() {
         return Err(LoadError::Seed(
             "the synthetic region produced no resources".into(),
         ));
     }
     tracing::info!(resources = seeded, "seeded");
     Ok((pool, seeded))
+}
+
+/// Patients sampled from a server that already holds data (`--seed-residents 0`).
+const SAMPLE_PATIENTS: usize = 1000;
+
+/// Fills the pool from what the server already holds, without writing anything: a
+/// page of Patients (ids, ID numbers, names) and a page of HbA1c Observations (their
+/// months, so the token + date search finds some).
+/// Transactions need a seeded region; creates copy the sampled Patients.
+async fn sample(client: &reqwest::Client, target: &str) -> Result<Pool, LoadError> {
+    let mut pool = Pool {
+        reads: Vec::new(),
+        search: SearchValues::default(),
+        creates: Vec::new(),
+        residents: Vec::new(),
+    };
+    let patients = format!("{target}/Patient?_count={SAMPLE_PATIENTS}");
+    let observations = format!(
+        "{target}/Observation?code={}&_count=500",
+        crate::query::percent_encode(&format!("{LOINC}|{SELECTIVE_CODE}"))
+    );
+    // any observation's month when no HbA1c was found (small regions)
+    let any_observations = format!("{target}/Observation?_count=500");
+    for url in [patients, observations, any_observations] {
+        if url.ends_with("Observation?_count=500") && !pool.search.months.is_empty() {
+            continue;
+        }
+        for r in search_page(client, &url).await? {
+            let rt = r["resourceType"].as_str().unwrap_or("");
+            let id = r["id"].as_str().unwrap_or("");
+            pool.reads.push(format!("{rt}/{id}"));
+            pool.search.absorb(&r);
+            if rt == "Patient" && pool.creates.len() < 500 {
+                let mut copy = r.clone();
+                if let Some(o) = copy.as_object_mut() {
+                    o.remove("id");
+                    o.remove("meta");
+                }
+                pool.creates
+                    .push((rt.to_owned(), serde_json::to_vec(&copy).unwrap_or_default()));
+            }
+        }
+    }
+    if pool.search.patients.is_empty() {
+        return Err(LoadError::Seed(format!(
+            "{target} holds no Patient to sample (use --seed-residents N to load some)"
+        )));
+    }
+    tracing::info!(
+        patients = pool.search.patients.len(),
+        months = pool.search.months.len(),
+        "sampled the server's data"
+    );
+    Ok(pool)
+}
+
+/// The matched resources of one search page.
+async fn search_page(client: &reqwest::Client, url: &str) -> Result<Vec<Value>, LoadError> {
+    let fail = |e: String| LoadError::Seed(format!("GET {url}: {e}"));
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(|e| fail(e.to_string()))?;
+    if !status.is_success() {
+        return Err(fail(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        )));
+    }
+    let mut bundle: Value = serde_json::from_slice(&body).map_err(|e| fail(e.to_string()))?;
+    Ok(bundle["entry"]
+        .as_array_mut()
+        .map(std::mem::take)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["search"]["mode"] != "include")
+        .map(|mut e| e["resource"].take())
+        .collect())
 }
 
 async fn post_bundle(
@@ -318,7 +392,8 @@ impl Worker {
                 (self.client.get(format!("{}/{r}", self.target)), 0)
             }
             Op::History => {
-                let p = &pool.patients[self.below(pool.patients.len())];
+                let patients = &pool.search.patients;
+                let p = &patients[self.below(patients.len())];
                 (
                     self.client
                         .get(format!("{}/Patient/{p}/_history", self.target)),
@@ -336,7 +411,11 @@ impl Worker {
                 )
             }
             Op::Transaction => {
-                let resident = &pool.residents[self.below(pool.residents.len())];
+                let k = self.below(pool.residents.len());
+                let resident = pool
+                    .residents
+                    .get(k)
+                    .ok_or("transactions need a seeded region (--seed-residents N)")?;
                 self.counter += 1;
                 let salt = (self.id << 40) ^ self.counter ^ self.next();
                 let body =
@@ -350,34 +429,9 @@ impl Worker {
                     resident.len() as u64,
                 )
             }
-            Op::SearchPatient => {
-                let k = self.below(pool.identifiers.len());
-                let ident = pool.identifiers.get(k).ok_or("no ID numbers were seeded")?;
-                (
-                    self.client
-                        .get(format!("{}/Patient", self.target))
-                        .query(&[("identifier", ident.as_str())]),
-                    0,
-                )
-            }
-            Op::SearchCompartment => {
-                let p = &pool.patients[self.below(pool.patients.len())];
-                (
-                    self.client
-                        .get(format!("{}/Observation", self.target))
-                        .query(&[("subject", format!("Patient/{p}"))]),
-                    0,
-                )
-            }
-            Op::SearchToken => {
-                const CODES: [&str; 4] = ["85354-9", "718-7", "14771-0", "4548-4"];
-                let c = CODES[self.below(CODES.len())];
-                (
-                    self.client
-                        .get(format!("{}/Observation", self.target))
-                        .query(&[("code", format!("http://loinc.org|{c}"))]),
-                    0,
-                )
+            search => {
+                let request = search_request(search, &pool.search, &mut |n| self.below(n))?;
+                (self.client.get(request.url(&self.target)), 0)
             }
         };
         let resp = req.send().await.map_err(|e| format!("{op}: {e}"))?;

@@ -104,6 +104,44 @@ async fn a_request_budget_sends_exactly_that_many_measured_requests() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_search_shape_answers_on_seeded_and_on_sampled_data() {
+    let (target, file) = start_server().await;
+    let searches: Vec<Op> = Op::ALL.into_iter().filter(|o| o.is_search()).collect();
+    let mix = searches
+        .iter()
+        .map(|o| format!("{o}=1"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut options = Options {
+        target,
+        concurrency: 2,
+        duration: Duration::from_millis(1500),
+        requests: None,
+        warmup: Duration::ZERO,
+        mix: Mix::parse(&mix).expect("mix"),
+        seed_residents: 12,
+        seed: 5,
+        server_pid: None,
+    };
+    // first seeded, then (nothing written) values sampled from what the server holds
+    for seed_residents in [12, 0] {
+        options.seed_residents = seed_residents;
+        let report = run(&options).await.expect("load test runs");
+        assert_eq!(report.total_errors(), 0, "{}", report.text());
+        for op in &searches {
+            let o = report.ops.iter().find(|o| o.op == *op);
+            assert!(o.is_some_and(|o| o.ok > 0), "{op}: {}", report.text());
+        }
+        if seed_residents == 0 {
+            assert_eq!(report.seeded_resources, 0);
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+}
+
 #[test]
 fn mixes_parse_and_bad_ones_are_refused_with_the_reason() {
     let m = Mix::parse("read=60, create=20,transaction=10,history=10,search-patient=0")
@@ -114,6 +152,12 @@ fn mixes_parse_and_bad_ones_are_refused_with_the_reason() {
     assert!(Mix::parse("read").is_err());
     assert!(Mix::parse("fly=3").is_err());
     assert!(Mix::parse("read=0").is_err());
+    assert_eq!(
+        Mix::parse("search-patient=1").expect("the earlier name").0,
+        [(Op::SearchIdentifier, 1)]
+    );
+    let unknown = Mix::parse("fly=3").expect_err("unknown").to_string();
+    assert!(unknown.contains("search-revinclude"), "{unknown}");
 }
 
 #[test]
