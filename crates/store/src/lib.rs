@@ -44,6 +44,7 @@ mod error;
 mod history;
 mod model;
 mod postgres;
+mod reindex;
 mod search;
 mod sqlite;
 mod stamp;
@@ -55,6 +56,9 @@ pub use error::StoreError;
 pub use model::{
     HistoryPage, HistoryQuery, HistoryScope, IdentifierQuery, PendingWrite, SearchPage, Versioned,
     WriteKind,
+};
+pub use reindex::{
+    ReindexControl, ReindexObserver, ReindexProgress, ReindexReport, ReindexSpec, DEFAULT_BATCH,
 };
 
 use async_trait::async_trait;
@@ -135,6 +139,17 @@ pub trait Store: Send + Sync + 'static {
     /// Number of current, non-deleted resources per type (for tests, import reports
     /// and the console).
     async fn count(&self, ctx: &AccessContext, resource_type: Option<&str>) -> Result<u64>;
+
+    /// Rebuilds search index rows of current resources after a search-parameter change,
+    /// online and resumably (see `reindex.rs`): resumes the unfinished job with the same
+    /// selector unless `spec.restart`, commits one batch per transaction with the job's
+    /// cursor, and calls `progress` after each batch (which may stop the run; a later
+    /// call resumes it).
+    async fn reindex(
+        &self,
+        spec: &ReindexSpec,
+        progress: ReindexObserver<'_>,
+    ) -> Result<ReindexReport>;
 
     /// The patient-compartment key stored with the current version of a resource (for
     /// a tombstone, the key of the version it deleted): the Patient id whose compartment

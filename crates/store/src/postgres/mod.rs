@@ -7,6 +7,7 @@
 mod index;
 mod options;
 mod read;
+mod reindex;
 mod schema;
 mod search;
 mod transaction;
@@ -149,6 +150,14 @@ impl Store for PgStore {
 
     async fn count(&self, _ctx: &AccessContext, resource_type: Option<&str>) -> Result<u64> {
         read::count(&mut *self.conn().await?, resource_type).await
+    }
+
+    async fn reindex(
+        &self,
+        spec: &crate::ReindexSpec,
+        progress: crate::ReindexObserver<'_>,
+    ) -> Result<crate::ReindexReport> {
+        crate::reindex::run(self, spec, progress).await
     }
 
     async fn patient_key(

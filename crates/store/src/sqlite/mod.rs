@@ -19,6 +19,7 @@
 mod index;
 mod read;
 mod readers;
+mod reindex;
 mod schema;
 mod search;
 mod transaction;
@@ -285,6 +286,14 @@ impl Store for SqliteStore {
         self.readers
             .run(move |conn| read::count(conn, rt.as_deref()))
             .await
+    }
+
+    async fn reindex(
+        &self,
+        spec: &crate::ReindexSpec,
+        progress: crate::ReindexObserver<'_>,
+    ) -> Result<crate::ReindexReport> {
+        crate::reindex::run(self, spec, progress).await
     }
 
     async fn patient_key(
