@@ -17,14 +17,15 @@ space):
         A type: every StructureDefinition with derivation `specialization` (plus the
         roots Element and Resource, which have no derivation). kind is `primitive`,
         `complex` or `resource`.
-    E <relative-path> <min> <max> <types>
+    E <relative-path> <min> <max> <types> [S]
         An element of the last T, from the snapshot, path without the leading type
         name (`contact.name` for `Patient.contact.name`). max is a number or `*`.
         types is `|`-separated FHIR type codes (`Quantity|string`), or
         `#<Type.path>` for a contentReference (`#Questionnaire.item`). The value
         element of a primitive keeps its FHIRPath system type (`System.String`).
         Choice elements keep their `[x]` suffix (`value[x]`); the crate expands them
-        to JSON names (`valueQuantity`) when it loads the file.
+        to JSON names (`valueQuantity`) when it loads the file. A trailing `S` marks
+        an `isSummary` element (the `_summary=true` view).
     C <ResourceType> <path> [<path> ...]
         Patient-compartment element paths of a resource type, in the order of the
         CompartmentDefinition's params (R4 compartmentdefinition-patient.html), from
@@ -152,7 +153,8 @@ def main():
             path = e["path"]
             if not path.startswith(name + "."):
                 raise SystemExit(f"{name}: unexpected path {path}")
-            lines.append(f"E {path[len(name) + 1:]} {e['min']} {e['max']} {type_codes(name, kind, e)}")
+            summary = " S" if e.get("isSummary") else ""
+            lines.append(f"E {path[len(name) + 1:]} {e['min']} {e['max']} {type_codes(name, kind, e)}{summary}")
     resource_types = {t[0] for t in types if t[1] == "resource"}
     for rt, paths in compartment(pkg, resource_types):
         lines.append(f"C {rt} {' '.join(paths)}")

@@ -223,4 +223,24 @@ impl Expr {
         };
         ev.eval(&self.root, &focus, env).map(Collection)
     }
+
+    /// Evaluate with `focus` (an item taken from `resource`, typed as the model knows
+    /// it) as the input collection and `$this`, while `%resource` stays the whole
+    /// resource: how a composite search parameter's components are evaluated on each
+    /// element its expression selects.
+    pub fn evaluate_on<'a, 'c: 'a>(
+        &self,
+        resource: &'a Value,
+        focus: &Item<'a>,
+        ctx: &Context<'c>,
+    ) -> Result<Collection<'a>, EvalError> {
+        let mut ev = eval::Eval::new(ctx, resource);
+        let focus = [focus.clone()];
+        let env = eval::Env {
+            this: Some(&focus[0]),
+            index: None,
+            total: None,
+        };
+        ev.eval(&self.root, &focus, env).map(Collection)
+    }
 }

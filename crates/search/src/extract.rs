@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::date::{self, Range};
 use crate::normalize::index_form;
 use crate::registry::{registry, ParamType, SearchParam};
+use crate::units;
 
 /// Longest token code, URI or reference kept in an index (longer values are not indexed:
 /// B-tree keys must stay small, and no real code or identifier is this long).
@@ -65,7 +66,34 @@ pub struct QuantityRow {
     pub system: String,
     pub code: String,
     pub unit: String,
+    /// The value in canonical UCUM base units, when the unit converts
+    /// ([`crate::units::canonical`]); `ccode` then names the dimension, else `""`.
+    pub cvalue: Option<f64>,
+    pub ccode: String,
 }
+
+/// One combination of the component values of a composite parameter, taken from the
+/// same element (R4 search.html#composite). Component 1 is a token (`s1|c1`) or a
+/// reference (`type`, `id`); component 2 is in the fields of its type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompositeRow {
+    pub param: &'static str,
+    pub s1: String,
+    pub c1: String,
+    /// Token system, reference type, quantity system ([`CANONICAL`] for the canonical
+    /// UCUM form of a quantity, indexed next to its own unit).
+    pub s2: String,
+    /// Token code, reference id, normalised string, uri or quantity unit code.
+    pub c2: String,
+    /// Number or quantity value.
+    pub n2: Option<f64>,
+    /// Date range.
+    pub lo2: Option<i64>,
+    pub hi2: Option<i64>,
+}
+
+/// `s2` of the canonical-unit row of a composite quantity component.
+pub const CANONICAL: &str = "canonical";
 
 /// A reference: a local `type/id` when it has one, the URL when it is absolute or
 /// canonical, and the logical identifier when it has one (for `:identifier`).
@@ -98,6 +126,7 @@ pub struct IndexRows {
     pub quantities: Vec<QuantityRow>,
     pub references: Vec<ReferenceRow>,
     pub uris: Vec<UriRow>,
+    pub composites: Vec<CompositeRow>,
 }
 
 impl IndexRows {
@@ -110,6 +139,7 @@ impl IndexRows {
             + self.quantities.len()
             + self.references.len()
             + self.uris.len()
+            + self.composites.len()
     }
 
     /// No rows at all.
@@ -167,6 +197,10 @@ pub fn extract(resource: &Value) -> IndexRows {
             .and_then(|t| stubs.get(t))
     });
     for p in registry().params(rt) {
+        if p.ty == ParamType::Composite {
+            add_composite(&mut rows, rt, p, resource, &ctx);
+            continue;
+        }
         if !p.is_indexed() {
             continue;
         }
@@ -179,6 +213,112 @@ pub fn extract(resource: &Value) -> IndexRows {
         }
     }
     rows
+}
+
+/// One value of a composite component: `(system, code, number, date range)`.
+type Part = (String, String, Option<f64>, Option<(i64, i64)>);
+
+/// The values of one component evaluated on one element, in the columns they take.
+fn component_parts(rows: IndexRows, first: bool) -> Vec<Part> {
+    let mut out: Vec<Part> = Vec::new();
+    out.extend(
+        rows.tokens
+            .into_iter()
+            .map(|t| (t.system, t.code, None, None)),
+    );
+    out.extend(rows.references.into_iter().map(|r| {
+        if r.target_id.is_empty() {
+            (String::new(), r.url, None, None)
+        } else {
+            (r.target_type, r.target_id, None, None)
+        }
+    }));
+    if first {
+        return out;
+    }
+    out.extend(
+        rows.strings
+            .into_iter()
+            .map(|r| (String::new(), r.norm, None, None)),
+    );
+    out.extend(
+        rows.uris
+            .into_iter()
+            .map(|r| (String::new(), r.uri, None, None)),
+    );
+    out.extend(
+        rows.numbers
+            .into_iter()
+            .map(|r| (String::new(), String::new(), Some(r.value), None)),
+    );
+    out.extend(
+        rows.dates
+            .into_iter()
+            .map(|r| (String::new(), String::new(), None, Some((r.low, r.high)))),
+    );
+    for q in rows.quantities {
+        let code = if q.code.is_empty() { q.unit } else { q.code };
+        if let Some(cv) = q.cvalue {
+            out.push((CANONICAL.to_owned(), q.ccode, Some(cv), None));
+        }
+        out.push((q.system, code, Some(q.value), None));
+    }
+    out
+}
+
+/// Rows of a two-component composite parameter: for each element its expression
+/// selects, every pair of the components' values on that element. Composites of three
+/// components (MolecularSequence coordinates) are not indexed.
+fn add_composite<'a>(
+    rows: &mut IndexRows,
+    rt: &str,
+    p: &SearchParam,
+    resource: &'a Value,
+    ctx: &Context<'_>,
+) {
+    let (Some(expr), [(code1, e1), (code2, e2)]) = (&p.expression, p.components.as_slice()) else {
+        return;
+    };
+    let reg = registry();
+    let (Some(p1), Some(p2)) = (reg.param(rt, code1), reg.param(rt, code2)) else {
+        return;
+    };
+    let Ok(elements) = expr.evaluate(resource, ctx) else {
+        return;
+    };
+    for element in elements.iter() {
+        let parts = |e: &hutong_fhirpath::Expr, cp: &SearchParam, first: bool| {
+            let mut tmp = IndexRows::default();
+            if let Ok(items) = e.evaluate_on(resource, element, ctx) {
+                for item in items.iter() {
+                    add_item(&mut tmp, cp, item);
+                }
+            }
+            component_parts(tmp, first)
+        };
+        let firsts = parts(e1, p1, true);
+        if firsts.is_empty() {
+            continue;
+        }
+        let seconds = parts(e2, p2, false);
+        for (s1, c1, _, _) in &firsts {
+            for (s2, c2, n2, range) in &seconds {
+                push_unique(
+                    &mut rows.composites,
+                    CompositeRow {
+                        param: p.code,
+                        s1: s1.clone(),
+                        c1: c1.clone(),
+                        s2: s2.clone(),
+                        c2: c2.clone(),
+                        n2: *n2,
+                        lo2: range.map(|r| r.0),
+                        hi2: range.map(|r| r.1),
+                    },
+                );
+            }
+        }
+    }
 }
 
 fn text_of<'a>(item: &'a Item<'_>) -> Option<std::borrow::Cow<'a, str>> {
@@ -365,7 +505,21 @@ fn add_token(
                 str_field(v, "system"),
                 str_field(v, "value"),
                 type_text,
-            )
+            );
+            // `identifier:of-type=type-system|type-code|value`
+            let value = str_field(v, "value");
+            let codings = v
+                .get("type")
+                .and_then(|t| t.get("coding"))
+                .and_then(Value::as_array);
+            for c in codings.into_iter().flatten() {
+                let code = str_field(c, "code");
+                if !code.is_empty() && !value.is_empty() {
+                    let system =
+                        format!("{}{}|{code}", crate::query::OF_TYPE, str_field(c, "system"));
+                    push_token(rows, param, &system, value, "");
+                }
+            }
         }
         ("ContactPoint", Some(v)) => push_token(
             rows,
@@ -442,24 +596,39 @@ fn add_quantity(rows: &mut IndexRows, param: &'static str, value: Option<&Value>
                 Some(cur) => ("urn:iso:std:iso:4217", cur),
                 None => (str_field(v, "system"), str_field(v, "code")),
             };
-            QuantityRow {
-                param,
-                value: amount,
-                system: system.to_owned(),
-                code: code.to_owned(),
-                unit: str_field(v, "unit").to_owned(),
-            }
+            quantity_row(param, amount, system, code, str_field(v, "unit"))
         }
-        (_, Item::Quantity(q)) => QuantityRow {
-            param,
-            value: q.value.to_f64(),
-            system: "http://unitsofmeasure.org".to_owned(),
-            code: q.unit.to_string(),
-            unit: q.unit.to_string(),
-        },
+        (_, Item::Quantity(q)) => {
+            quantity_row(param, q.value.to_f64(), units::UCUM, &q.unit, &q.unit)
+        }
         _ => return,
     };
     push_unique(&mut rows.quantities, row);
+}
+
+fn quantity_row(
+    param: &'static str,
+    value: f64,
+    system: &str,
+    code: &str,
+    unit: &str,
+) -> QuantityRow {
+    let canonical = (system == units::UCUM)
+        .then(|| units::canonical(value, code))
+        .flatten();
+    let (cvalue, ccode) = match canonical {
+        Some((v, c)) => (Some(v), c),
+        None => (None, String::new()),
+    };
+    QuantityRow {
+        param,
+        value,
+        system: system.to_owned(),
+        code: code.to_owned(),
+        unit: unit.to_owned(),
+        cvalue,
+        ccode,
+    }
 }
 
 fn add_reference(
@@ -621,6 +790,37 @@ mod tests {
             .iter()
             .any(|u| u.param == "_profile" && u.uri == "http://x/p"));
         assert!(rows.dates.iter().any(|d| d.param == "birthdate"));
+    }
+
+    #[test]
+    fn composites_pair_components_of_the_same_element_only() {
+        let bp = json!({"resourceType": "Observation", "id": "bp", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+            "component": [
+                {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                 "valueQuantity": {"value": 120, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+                {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                 "valueQuantity": {"value": 80, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}]});
+        let rows = extract(&bp);
+        let pairs: Vec<(&str, &str, Option<f64>)> = rows
+            .composites
+            .iter()
+            .filter(|r| r.param == "component-code-value-quantity")
+            .map(|r| (r.c1.as_str(), r.s2.as_str(), r.n2))
+            .collect();
+        assert!(pairs.contains(&("8480-6", "http://unitsofmeasure.org", Some(120.0))));
+        assert!(pairs.contains(&("8462-4", "http://unitsofmeasure.org", Some(80.0))));
+        assert!(!pairs.iter().any(|p| p.0 == "8480-6" && p.2 == Some(80.0)));
+        // each value also in canonical units (Pa), next to its own unit
+        assert!(pairs
+            .iter()
+            .any(|p| p.0 == "8480-6" && p.1 == CANONICAL && p.2.is_some_and(|v| v > 15000.0)));
+        let q = rows
+            .quantities
+            .iter()
+            .find(|q| q.param == "component-value-quantity")
+            .expect("component quantity");
+        assert!(q.cvalue.is_some() && !q.ccode.is_empty());
     }
 
     #[test]

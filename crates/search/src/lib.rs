@@ -23,6 +23,7 @@ pub mod extract;
 pub mod normalize;
 pub mod query;
 pub mod registry;
+pub mod units;
 
 pub use extract::{extract, IndexRows};
 

@@ -115,7 +115,52 @@ pub struct QuantityValue {
     pub system: Option<String>,
     /// Matches the stored code, or the stored unit when no system is given.
     pub code: Option<String>,
+    /// A UCUM unit that converts: `(dimension code, factor to base units)`. Such a
+    /// value is compared with the canonical form of the stored quantities, so
+    /// `5|http://unitsofmeasure.org|g/L` finds `500 mg/dL`.
+    pub canonical: Option<(String, f64)>,
 }
+
+impl QuantityValue {
+    /// The number scaled to canonical units (the range too).
+    pub fn canonical_number(&self) -> Option<(&str, NumberValue)> {
+        let (code, f) = self.canonical.as_ref()?;
+        let n = self.number;
+        Some((
+            code,
+            NumberValue {
+                prefix: n.prefix,
+                value: n.value * f,
+                low: n.low * f,
+                high: n.high * f,
+            },
+        ))
+    }
+}
+
+/// The second component of a composite value, in the form of its own type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompositePart {
+    /// Token, reference (`type`, `id` as system, code) or uri (code).
+    Token(TokenValue),
+    Quantity(QuantityValue),
+    Number(NumberValue),
+    Date(Prefix, Range),
+    /// Normalised string prefix.
+    String(String),
+}
+
+/// One `first$second` value of a composite parameter; the first component is a token
+/// or a reference (as `type|id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompositeValue {
+    pub first: TokenValue,
+    pub second: CompositePart,
+}
+
+/// Prefix of the token system under which identifiers are also indexed by their type
+/// (`identifier:of-type=type-system|type-code|value`).
+pub const OF_TYPE: &str = "of-type:";
 
 /// How a URI value matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +200,9 @@ pub enum Condition {
     /// `inner` (`subject:Patient.identifier=…`).
     Chain {
         target_type: String,
+        /// Further target types the reference may point at (a chain without a type
+        /// modifier whose parameter exists, with the same type, on several targets).
+        also: Vec<String>,
         inner: Box<Filter>,
     },
     /// Reverse chain: some `source_type` resource whose reference parameter (the
@@ -162,6 +210,27 @@ pub enum Condition {
     Has {
         source_type: String,
         inner: Box<Filter>,
+    },
+    /// Composite values (`code-value-quantity=loinc|8480-6$gt100`).
+    Composite(Vec<CompositeValue>),
+    /// `:in` / `:not-in` a ValueSet, or `:below` / `:above` a code in a CodeSystem:
+    /// terminology the server holds. The server expands it into a
+    /// [`Condition::Token`] before the store sees the query
+    /// ([`SearchQuery::terminology_mut`]); the store matches nothing for one left over.
+    Terminology(Terminology),
+}
+
+/// A token modifier that needs terminology stored on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Terminology {
+    /// `:in` (or `:not-in` with `not`) the ValueSet with this canonical URL.
+    In { not: bool, valueset: String },
+    /// `:below` (the code and its descendants) or `:above` (the code and its
+    /// ancestors) in the CodeSystem `system`.
+    Hierarchy {
+        below: bool,
+        system: String,
+        code: String,
     },
 }
 
@@ -194,6 +263,21 @@ pub struct SortKey {
     pub param: &'static str,
     pub ty: ParamType,
     pub descending: bool,
+}
+
+/// `_summary` (R4 search.html#summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Summary {
+    /// The whole resource (`false`, or absent).
+    Full,
+    /// Only the elements marked `isSummary`.
+    True,
+    /// `text`, `id`, `meta` and the mandatory top-level elements.
+    Text,
+    /// Everything but `text`.
+    Data,
+    /// Only the total (`count`).
+    Count,
 }
 
 /// `_total`.
@@ -245,6 +329,10 @@ pub struct SearchQuery {
     pub total: Total,
     /// `_summary=count`: only the total.
     pub summary_count: bool,
+    /// `_summary`, for rendering.
+    pub summary: Summary,
+    /// `_elements`: the top-level elements to return (empty: all).
+    pub elements: Vec<String>,
     pub cursor: Option<Cursor>,
     /// Only resources whose patient-compartment key is this (`Patient/$everything`);
     /// with it, `resource_type` may be empty (any type) and `types` restricts it.
@@ -265,7 +353,7 @@ pub struct SearchQuery {
 }
 
 /// Parameters that shape the result rather than filter it, and are echoed in links.
-const RESULT_PARAMS: [&str; 4] = ["_sort", "_count", "_total", "_summary"];
+const RESULT_PARAMS: [&str; 5] = ["_sort", "_count", "_total", "_summary", "_elements"];
 /// Parameters the server accepts and ignores.
 const IGNORED: [&str; 2] = ["_format", "_pretty"];
 
@@ -423,6 +511,8 @@ impl SearchQuery {
             count: options.default_count.min(options.max_count),
             total: Total::None,
             summary_count: false,
+            summary: Summary::Full,
+            elements: Vec::new(),
             cursor: None,
             patient_key: None,
             types: Vec::new(),
@@ -459,20 +549,22 @@ impl SearchQuery {
                     ":iterate" | ":recurse" => true,
                     _ => return Err(bad(name, "the only modifier is :iterate")),
                 };
-                let inc = parse_include(name, value, iterate)?;
-                if rev {
-                    q.revincludes.push(inc);
-                } else {
-                    if !iterate && inc.source_type != q.resource_type {
-                        return Err(bad(
-                            name,
-                            format!(
-                                "{} is not the searched type (use :iterate)",
-                                inc.source_type
-                            ),
-                        ));
+                let source = if rev { "" } else { q.resource_type.as_str() };
+                for inc in parse_include(name, value, iterate, source)? {
+                    if rev {
+                        q.revincludes.push(inc);
+                    } else {
+                        if !iterate && inc.source_type != q.resource_type {
+                            return Err(bad(
+                                name,
+                                format!(
+                                    "{} is not the searched type (use :iterate)",
+                                    inc.source_type
+                                ),
+                            ));
+                        }
+                        q.includes.push(inc);
                     }
-                    q.includes.push(inc);
                 }
                 continue;
             }
@@ -498,6 +590,104 @@ impl SearchQuery {
         Ok(q)
     }
 
+    /// Parses a system-level search (`GET /fhir?_type=Patient,Observation&…`): the
+    /// parameters must be defined, with the same type, on every listed type; without
+    /// `_type` only the parameters common to all resources (`_id`, `_lastUpdated`,
+    /// `_tag`, `_profile`, `_security`, `_source`) are allowed. Results are ordered by
+    /// the `_sort` keys, then by type and id.
+    pub fn parse_system(
+        params: &[(String, String)],
+        options: &ParseOptions,
+    ) -> Result<SearchQuery, QueryError> {
+        let mut types: Vec<String> = Vec::new();
+        let mut rest = Vec::new();
+        let mut cursor = None;
+        for (name, value) in params {
+            if name == "_cursor" {
+                cursor = Some(
+                    Cursor::decode(value)
+                        .ok_or_else(|| bad(name, "not a cursor this server issued"))?,
+                );
+                continue;
+            }
+            if name != "_type" {
+                rest.push((name.clone(), value.clone()));
+                continue;
+            }
+            for t in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                if hutong_fhir::ResourceType::parse(t).is_none() {
+                    return Err(bad(name, format!("'{t}' is not a resource type")));
+                }
+                if !types.iter().any(|x| x == t) {
+                    types.push(t.to_owned());
+                }
+            }
+        }
+        // Parse against one type, then check the others define the same parameters.
+        let probe = types.first().map_or("Basic", String::as_str);
+        let mut q = SearchQuery::parse(probe, &rest, options)?;
+        for f in &q.filters {
+            if types.is_empty() && !f.param.starts_with('_') {
+                return Err(bad(
+                    f.param,
+                    "a search across all types takes only _id, _lastUpdated, _tag, _profile, _security and _source (or give _type)",
+                ));
+            }
+            for t in types.iter().skip(1) {
+                if registry().param(t, f.param).map(|p| p.ty) != Some(f.ty) {
+                    return Err(bad(f.param, format!("not a parameter of {t}")));
+                }
+            }
+        }
+        if !q.includes.is_empty() || !q.revincludes.is_empty() {
+            if types.len() != 1 {
+                return Err(unsupported(
+                    "_include",
+                    "includes in a search across types need exactly one _type",
+                ));
+            }
+        }
+        if !types.is_empty() {
+            q.echo.insert(0, ("_type".to_owned(), types.join(",")));
+        }
+        q.resource_type = String::new();
+        q.types = types;
+        q.sort.push(SortKey {
+            param: "_type",
+            ty: ParamType::Token,
+            descending: false,
+        });
+        q.sort_text = if q.sort_text.is_empty() {
+            "_type".to_owned()
+        } else {
+            format!("{},_type", q.sort_text)
+        };
+        if let Some(c) = &cursor {
+            if c.sort != q.sort_text || c.values.len() != q.sort.len() {
+                return Err(bad("_cursor", "was issued for a different _sort"));
+            }
+        }
+        q.cursor = cursor;
+        Ok(q)
+    }
+
+    /// Every `:in`/`:not-in`/`:above`/`:below` token condition of the query, nested
+    /// chains included: the server expands each into a [`Condition::Token`].
+    pub fn terminology_mut(&mut self) -> Vec<&mut Condition> {
+        fn walk<'a>(f: &'a mut Filter, out: &mut Vec<&'a mut Condition>) {
+            match &mut f.condition {
+                Condition::Chain { inner, .. } | Condition::Has { inner, .. } => walk(inner, out),
+                c @ Condition::Terminology(_) => out.push(c),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for f in &mut self.filters {
+            walk(f, &mut out);
+        }
+        out
+    }
+
     fn parse_result_param(
         &mut self,
         name: &str,
@@ -519,17 +709,32 @@ impl SearchQuery {
                     _ => return Err(bad(name, "must be none, estimate or accurate")),
                 }
             }
-            "_summary" => match value {
-                "count" => self.summary_count = true,
-                "false" => {}
-                "true" | "text" | "data" => {
-                    return Err(unsupported(
-                        name,
-                        format!("_summary={value} is not supported yet"),
-                    ))
+            "_summary" => {
+                self.summary = match value {
+                    "count" => Summary::Count,
+                    "false" => Summary::Full,
+                    "true" => Summary::True,
+                    "text" => Summary::Text,
+                    "data" => Summary::Data,
+                    _ => return Err(bad(name, "must be true, false, count, text or data")),
+                };
+                self.summary_count = self.summary == Summary::Count;
+            }
+            "_elements" => {
+                for e in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                    let ok = e
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+                    if !ok {
+                        return Err(bad(name, format!("'{e}' is not an element name")));
+                    }
+                    // Only top-level elements are selected; `a.b` selects `a`.
+                    let top = e.split('.').next().unwrap_or(e).to_owned();
+                    if !self.elements.contains(&top) {
+                        self.elements.push(top);
+                    }
                 }
-                _ => return Err(bad(name, "must be true, false, count, text or data")),
-            },
+            }
             "_sort" => {
                 if !self.sort.is_empty() {
                     return Err(bad(name, "given more than once"));
@@ -655,6 +860,7 @@ fn parse_filter(
                     format!("{resource_type} has no reference parameter '{code}' to chain"),
                 )
             })?;
+        let mut also = Vec::new();
         let target = match type_modifier {
             Some(t) => {
                 if hutong_fhir::ResourceType::parse(t).is_none()
@@ -665,7 +871,9 @@ fn parse_filter(
                 t
             }
             None => {
-                // The targets that have the chained parameter; one must remain.
+                // The targets that have the chained parameter. Several may remain when
+                // it has the same type on each (`patient.identifier`: Patient, Group);
+                // the chain then follows the reference to any of them.
                 let next = rest.split(['.', ':']).next().unwrap_or(rest);
                 let fits: Vec<&'static str> = p
                     .targets
@@ -673,17 +881,30 @@ fn parse_filter(
                     .copied()
                     .filter(|t| registry().param(t, next).is_some())
                     .collect();
-                match fits.as_slice() {
-                    [only] => *only,
-                    _ => {
-                        return Err(bad(
-                            raw,
-                            format!(
-                                "{code} may point at several types with '{next}'; name one ({code}:Type.{rest})"
-                            ),
-                        ))
-                    }
+                let ambiguous = || {
+                    bad(
+                        raw,
+                        format!(
+                            "{code} may point at several types with '{next}'; name one ({code}:Type.{rest})"
+                        ),
+                    )
+                };
+                let Some(first) = fits.first().copied() else {
+                    return Err(ambiguous());
+                };
+                let ty = registry().param(first, next).map(|p| p.ty);
+                let same = fits
+                    .iter()
+                    .all(|t| registry().param(t, next).map(|p| p.ty) == ty);
+                if !same || (fits.len() > 1 && rest.contains('.')) {
+                    return Err(ambiguous());
                 }
+                for t in &fits[1..] {
+                    // each must accept the value too
+                    parse_filter(t, raw, rest, value, options, depth + 1)?;
+                    also.push((*t).to_owned());
+                }
+                first
             }
         };
         let inner = parse_filter(target, raw, rest, value, options, depth + 1)?;
@@ -692,6 +913,7 @@ fn parse_filter(
             ty: ParamType::Reference,
             condition: Condition::Chain {
                 target_type: target.to_owned(),
+                also,
                 inner: Box::new(inner),
             },
         });
@@ -730,7 +952,7 @@ fn parse_filter(
             .collect::<Result<_, _>>()?;
         return filter(Condition::LastUpdated(v));
     }
-    if !p.is_indexed() {
+    if !p.is_indexed() && !(p.ty == ParamType::Composite && p.expression.is_some()) {
         return Err(unsupported(
             raw,
             format!(
@@ -782,6 +1004,51 @@ fn parse_filter(
             Some("text") => filter(Condition::TokenText(
                 values.iter().map(|v| normalize(&unescape(v))).collect(),
             )),
+            Some("of-type") => {
+                let v = values
+                    .iter()
+                    .map(|v| match split_escaped(v, '|').as_slice() {
+                        [ts, tc, value] if !tc.is_empty() && !value.is_empty() => {
+                            Ok(TokenValue::SystemCode(
+                                format!("{OF_TYPE}{}|{}", unescape(ts), unescape(tc)),
+                                unescape(value),
+                            ))
+                        }
+                        _ => Err(bad(
+                            raw,
+                            format!("'{v}' is not type-system|type-code|value"),
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?;
+                filter(Condition::Token {
+                    not: false,
+                    values: v,
+                })
+            }
+            Some(m @ ("in" | "not-in")) => {
+                if values.len() != 1 {
+                    return Err(bad(raw, "takes one ValueSet URL"));
+                }
+                filter(Condition::Terminology(Terminology::In {
+                    not: m == "not-in",
+                    valueset: unescape(&values[0]),
+                }))
+            }
+            Some(m @ ("below" | "above")) => {
+                if values.len() != 1 {
+                    return Err(bad(raw, "takes one system|code"));
+                }
+                match parse_token(&values[0]) {
+                    TokenValue::SystemCode(system, code) => {
+                        filter(Condition::Terminology(Terminology::Hierarchy {
+                            below: m == "below",
+                            system,
+                            code,
+                        }))
+                    }
+                    _ => Err(bad(raw, format!(":{m} needs system|code"))),
+                }
+            }
             _ => bad_modifier(),
         },
         ParamType::Date => {
@@ -810,23 +1077,7 @@ fn parse_filter(
             }
             let v = values
                 .iter()
-                .map(|v| {
-                    let parts = split_escaped(v, '|');
-                    let number = parse_number(raw, &parts[0])?;
-                    let (system, code) = match parts.as_slice() {
-                        [_] => (None, None),
-                        [_, s, c] => (
-                            (!s.is_empty()).then(|| unescape(s)),
-                            (!c.is_empty()).then(|| unescape(c)),
-                        ),
-                        _ => return Err(bad(raw, format!("'{v}' is not number|system|code"))),
-                    };
-                    Ok(QuantityValue {
-                        number,
-                        system,
-                        code,
-                    })
-                })
+                .map(|v| parse_quantity(raw, v))
                 .collect::<Result<_, _>>()?;
             filter(Condition::Quantity(v))
         }
@@ -870,21 +1121,158 @@ fn parse_filter(
                 values.iter().map(|v| unescape(v)).collect(),
             ))
         }
-        ParamType::Composite | ParamType::Special => Err(unsupported(
+        ParamType::Composite => {
+            if modifier.is_some() {
+                return bad_modifier();
+            }
+            let v = values
+                .iter()
+                .map(|v| parse_composite(resource_type, raw, p, v, options))
+                .collect::<Result<_, _>>()?;
+            filter(Condition::Composite(v))
+        }
+        ParamType::Special => Err(unsupported(
             raw,
-            format!("{} parameters are not supported yet", p.ty.code()),
+            format!("{} parameters are not supported", p.ty.code()),
         )),
     }
 }
 
-/// `Source:param[:Target]`.
-fn parse_include(name: &str, value: &str, iterate: bool) -> Result<Include, QueryError> {
+fn parse_quantity(raw: &str, v: &str) -> Result<QuantityValue, QueryError> {
+    let parts = split_escaped(v, '|');
+    let number = parse_number(raw, &parts[0])?;
+    let (system, code) = match parts.as_slice() {
+        [_] => (None, None),
+        [_, s, c] => (
+            (!s.is_empty()).then(|| unescape(s)),
+            (!c.is_empty()).then(|| unescape(c)),
+        ),
+        _ => return Err(bad(raw, format!("'{v}' is not number|system|code"))),
+    };
+    let canonical = match (&system, &code) {
+        (Some(s), Some(c)) if s == crate::units::UCUM => {
+            crate::units::factor(c).map(|(f, d)| (d, f))
+        }
+        _ => None,
+    };
+    Ok(QuantityValue {
+        number,
+        system,
+        code,
+        canonical,
+    })
+}
+
+/// `first$second` of a two-component composite parameter, each part parsed as the
+/// type of its component parameter.
+fn parse_composite(
+    resource_type: &str,
+    raw: &str,
+    p: &crate::registry::SearchParam,
+    value: &str,
+    options: &ParseOptions,
+) -> Result<CompositeValue, QueryError> {
+    let [(c1, _), (c2, _)] = p.components.as_slice() else {
+        return Err(unsupported(
+            raw,
+            "composites of more than two components are not supported",
+        ));
+    };
+    let (Some(p1), Some(p2)) = (
+        registry().param(resource_type, c1),
+        registry().param(resource_type, c2),
+    ) else {
+        return Err(unsupported(raw, "a component is not a known parameter"));
+    };
+    let parts = split_escaped(value, '$');
+    let [first, second] = parts.as_slice() else {
+        return Err(bad(raw, format!("'{value}' is not first$second")));
+    };
+    if first.is_empty() || second.is_empty() {
+        return Err(bad(raw, format!("'{value}' has an empty component")));
+    }
+    let first = match p1.ty {
+        ParamType::Token => parse_token(first),
+        ParamType::Reference => {
+            match parse_reference(raw, first, None, &p1.targets, &options.base)? {
+                RefValue::Local { ty: Some(t), id } => TokenValue::SystemCode(t, id),
+                RefValue::Local { ty: None, id } => TokenValue::Code(id),
+                RefValue::Url(u) => TokenValue::NoSystem(u),
+            }
+        }
+        _ => {
+            return Err(unsupported(
+                raw,
+                "the first component must be a token or reference",
+            ))
+        }
+    };
+    let second = match p2.ty {
+        ParamType::Token => CompositePart::Token(parse_token(second)),
+        ParamType::Reference => {
+            match parse_reference(raw, second, None, &p2.targets, &options.base)? {
+                RefValue::Local { ty: Some(t), id } => {
+                    CompositePart::Token(TokenValue::SystemCode(t, id))
+                }
+                RefValue::Local { ty: None, id } => CompositePart::Token(TokenValue::Code(id)),
+                RefValue::Url(u) => CompositePart::Token(TokenValue::NoSystem(u)),
+            }
+        }
+        ParamType::Uri => CompositePart::Token(TokenValue::NoSystem(unescape(second))),
+        ParamType::String => CompositePart::String(normalize(&unescape(second))),
+        ParamType::Quantity => CompositePart::Quantity(parse_quantity(raw, second)?),
+        ParamType::Number => CompositePart::Number(parse_number(raw, second)?),
+        ParamType::Date => {
+            let (prefix, range) = parse_date(raw, second, options.now_micros)?;
+            CompositePart::Date(prefix, range)
+        }
+        _ => return Err(unsupported(raw, "unsupported component type")),
+    };
+    Ok(CompositeValue { first, second })
+}
+
+/// `Source:param[:Target]`, `Source:*` (every reference parameter of `Source`) or
+/// `*` (every reference parameter of the searched type, `searched`).
+fn parse_include(
+    name: &str,
+    value: &str,
+    iterate: bool,
+    searched: &str,
+) -> Result<Vec<Include>, QueryError> {
+    let value = if value == "*" && !searched.is_empty() {
+        format!("{searched}:*")
+    } else {
+        value.to_owned()
+    };
     let mut parts = value.split(':');
     let (Some(source), Some(param)) = (parts.next(), parts.next()) else {
         return Err(bad(name, "must be Type:parameter[:TargetType]"));
     };
     if param == "*" {
-        return Err(unsupported(name, "wildcard includes are not supported yet"));
+        if hutong_fhir::ResourceType::parse(source).is_none() {
+            return Err(bad(name, format!("'{source}' is not a resource type")));
+        }
+        let target_type = match parts.next() {
+            Some(t) if hutong_fhir::ResourceType::parse(t).is_some() => Some(t.to_owned()),
+            Some(t) => return Err(bad(name, format!("'{t}' is not a resource type"))),
+            None => None,
+        };
+        return Ok(registry()
+            .params(source)
+            .iter()
+            .filter(|p| p.ty == ParamType::Reference && p.is_indexed())
+            .filter(|p| {
+                target_type
+                    .as_deref()
+                    .is_none_or(|t| p.targets.is_empty() || p.targets.contains(&t))
+            })
+            .map(|p| Include {
+                source_type: source.to_owned(),
+                param: p.code,
+                target_type: target_type.clone(),
+                iterate,
+            })
+            .collect());
     }
     let p = registry()
         .param(source, param)
@@ -903,12 +1291,12 @@ fn parse_include(name: &str, value: &str, iterate: bool) -> Result<Include, Quer
     if parts.next().is_some() {
         return Err(bad(name, "must be Type:parameter[:TargetType]"));
     }
-    Ok(Include {
+    Ok(vec![Include {
         source_type: source.to_owned(),
         param: p.code,
         target_type,
         iterate,
-    })
+    }])
 }
 
 fn is_unknown(e: &QueryError) -> bool {

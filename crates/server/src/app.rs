@@ -51,8 +51,18 @@ impl AppState {
 /// All routes of the server.
 pub fn router(state: AppState) -> Router {
     let fhir = Router::new()
-        .route("/fhir", axum::routing::post(bundle::handle))
-        .route("/fhir/", axum::routing::post(bundle::handle))
+        .route(
+            "/fhir",
+            axum::routing::post(bundle::handle).get(search::system_search),
+        )
+        .route(
+            "/fhir/",
+            axum::routing::post(bundle::handle).get(search::system_search),
+        )
+        .route(
+            "/fhir/_search",
+            axum::routing::post(search::system_post_search),
+        )
         .route("/fhir/_history", get(history::system))
         .route(
             "/fhir/{type}",

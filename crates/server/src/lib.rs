@@ -32,5 +32,7 @@ pub mod read;
 pub mod render;
 pub mod request;
 pub mod search;
+pub mod summary;
+pub mod terminology;
 pub mod transaction;
 pub mod update;

@@ -37,6 +37,39 @@ pub async fn type_search(
     run(&state, &ctx, &type_name, None, params.0, &headers, &base).await
 }
 
+/// GET `/fhir?_type=…`: a search across resource types (R4 http.html#search).
+pub async fn system_search(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<AccessContext>,
+    params: Params,
+    headers: HeaderMap,
+    Base(base): Base,
+) -> Result<Response, ApiError> {
+    check_accept(&headers, params.get("_format"))?;
+    run(&state, &ctx, "", None, params.0, &headers, &base).await
+}
+
+/// POST `/fhir/_search`: a search across resource types with a form body.
+pub async fn system_post_search(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<AccessContext>,
+    params: Params,
+    headers: HeaderMap,
+    Base(base): Base,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    post_search(
+        State(state),
+        Extension(ctx),
+        Path(String::new()),
+        params,
+        headers,
+        Base(base),
+        body,
+    )
+    .await
+}
+
 /// POST `/fhir/{type}/_search` with an `application/x-www-form-urlencoded` body.
 pub async fn post_search(
     State(state): State<AppState>,
@@ -157,7 +190,7 @@ pub fn parse(
     lenient: bool,
     base: &str,
 ) -> Result<SearchQuery, ApiError> {
-    if hutong_fhir::ResourceType::parse(type_name).is_none() {
+    if !type_name.is_empty() && hutong_fhir::ResourceType::parse(type_name).is_none() {
         return Err(ApiError::not_found(format!(
             "unknown resource type '{type_name}'"
         )));
@@ -170,7 +203,12 @@ pub fn parse(
         base: base.to_owned(),
         now_micros: (now.unix_timestamp_nanos() / 1000) as i64,
     };
-    let mut q = SearchQuery::parse(type_name, params, &options).map_err(query_error)?;
+    let mut q = if type_name.is_empty() {
+        SearchQuery::parse_system(params, &options)
+    } else {
+        SearchQuery::parse(type_name, params, &options)
+    }
+    .map_err(query_error)?;
     if let Some(patient) = compartment {
         let members = hutong_search::registry().patient_compartment_params(type_name);
         if members.is_empty() && type_name != "Patient" {
@@ -196,9 +234,11 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let base_path = match &compartment {
         Some(id) => format!("{base}/Patient/{id}/{type_name}"),
+        None if type_name.is_empty() => base.to_owned(),
         None => format!("{base}/{type_name}"),
     };
-    let q = parse(type_name, compartment, &params, lenient(headers), base)?;
+    let mut q = parse(type_name, compartment, &params, lenient(headers), base)?;
+    crate::terminology::expand(state, ctx, &mut q).await?;
     let page = state.store.search(ctx, &q).await?;
     Ok(render(base, &base_path, &q, &page))
 }
@@ -222,15 +262,16 @@ fn render(
         links.push(("previous", link(base_path, &q.echo, Some(p.encode()))));
     }
     let mut w = BundleWriter::new("searchset", page.total, &links);
+    let view = crate::summary::View::of(q);
     let search_match = [("search", json!({ "mode": "match" }))];
     for v in &page.entries {
         let full = format!("{base}/{}/{}", v.resource_type, v.id);
-        w.entry(Some(&full), Some(&v.json), &search_match);
+        w.entry(Some(&full), Some(&*view.apply(&v.json)), &search_match);
     }
     let search_include = [("search", json!({ "mode": "include" }))];
     for v in &page.included {
         let full = format!("{base}/{}/{}", v.resource_type, v.id);
-        w.entry(Some(&full), Some(&v.json), &search_include);
+        w.entry(Some(&full), Some(&*view.apply(&v.json)), &search_include);
     }
     if !q.ignored.is_empty() {
         let issues: Vec<Issue> = q

@@ -66,7 +66,7 @@ use std::sync::Arc;
 
 /// The search index tables (same in both backends), each keyed by the
 /// `(resource_type, id)` of the resource a row indexes.
-pub(crate) const INDEX_TABLES: [&str; 7] = [
+pub(crate) const INDEX_TABLES: [&str; 8] = [
     "idx_string",
     "idx_token",
     "idx_date",
@@ -74,6 +74,7 @@ pub(crate) const INDEX_TABLES: [&str; 7] = [
     "idx_quantity",
     "idx_reference",
     "idx_uri",
+    "idx_composite",
 ];
 
 /// Result type of every store operation.

@@ -111,6 +111,8 @@ pub struct ElementDef {
     /// own path for a backbone element, the referenced path for a `contentReference`
     /// element, `None` when the children come from the type.
     pub children_path: Option<&'static str>,
+    /// `isSummary`: part of the `_summary=true` view of the resource.
+    pub summary: bool,
 }
 
 impl ElementDef {
@@ -272,6 +274,7 @@ struct RawElement {
     min: u32,
     max: Max,
     types: &'static str,
+    summary: bool,
 }
 
 /// Raw type line with its elements.
@@ -338,6 +341,7 @@ fn parse(text: &'static str) -> Metadata {
                     min: min.parse().unwrap_or(0),
                     max,
                     types,
+                    summary: f.next() == Some("S"),
                 });
             }
             Some("C") => {
@@ -398,6 +402,7 @@ fn parse(text: &'static str) -> Metadata {
                     types: leak(types_text.split('|').collect()),
                     content_reference,
                     children_path,
+                    summary: e.summary,
                 }
             })
             .collect();

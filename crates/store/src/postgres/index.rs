@@ -134,6 +134,21 @@ struct Rows<'a> {
         Vec<&'a str>,
         Vec<&'a str>,
         Vec<Option<&'a str>>,
+        Vec<Option<f64>>,
+        Vec<&'a str>,
+    ),
+    c: (
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Vec<Option<f64>>,
+        Vec<Option<i64>>,
+        Vec<Option<i64>>,
+        Vec<Option<&'a str>>,
     ),
     r: (
         Vec<&'a str>,
@@ -164,10 +179,12 @@ d AS (INSERT INTO idx_date (resource_type, id, param, low, high, patient_key) \
   SELECT * FROM UNNEST($14::text[], $15::text[], $16::text[], $17::int8[], $18::int8[], $19::text[])), \
 n AS (INSERT INTO idx_number (resource_type, id, param, value, patient_key) \
   SELECT * FROM UNNEST($20::text[], $21::text[], $22::text[], $23::float8[], $24::text[])), \
-q AS (INSERT INTO idx_quantity (resource_type, id, param, value, system, code, unit, patient_key) \
-  SELECT * FROM UNNEST($25::text[], $26::text[], $27::text[], $28::float8[], $29::text[], $30::text[], $31::text[], $32::text[])), \
+q AS (INSERT INTO idx_quantity (resource_type, id, param, value, system, code, unit, patient_key, cvalue, ccode) \
+  SELECT * FROM UNNEST($25::text[], $26::text[], $27::text[], $28::float8[], $29::text[], $30::text[], $31::text[], $32::text[], $47::float8[], $48::text[])), \
 r AS (INSERT INTO idx_reference (resource_type, id, param, target_type, target_id, url, identifier_system, identifier_value, patient_key) \
-  SELECT * FROM UNNEST($33::text[], $34::text[], $35::text[], $36::text[], $37::text[], $38::text[], $39::text[], $40::text[], $41::text[])) \
+  SELECT * FROM UNNEST($33::text[], $34::text[], $35::text[], $36::text[], $37::text[], $38::text[], $39::text[], $40::text[], $41::text[])), \
+c AS (INSERT INTO idx_composite (resource_type, id, param, s1, c1, s2, c2, n2, lo2, hi2, patient_key) \
+  SELECT * FROM UNNEST($49::text[], $50::text[], $51::text[], $52::text[], $53::text[], $54::text[], $55::text[], $56::float8[], $57::int8[], $58::int8[], $59::text[])) \
 INSERT INTO idx_uri (resource_type, id, param, uri, patient_key) \
   SELECT * FROM UNNEST($42::text[], $43::text[], $44::text[], $45::text[], $46::text[])";
 
@@ -221,6 +238,21 @@ pub(super) async fn insert(conn: &mut PgConnection, versions: &[&NewVersion]) ->
             c.q.5.push(&r.code);
             c.q.6.push(&r.unit);
             c.q.7.push(pk);
+            c.q.8.push(r.cvalue);
+            c.q.9.push(&r.ccode);
+        }
+        for r in &v.index.composites {
+            c.c.0.push(rt);
+            c.c.1.push(id);
+            c.c.2.push(r.param);
+            c.c.3.push(&r.s1);
+            c.c.4.push(&r.c1);
+            c.c.5.push(&r.s2);
+            c.c.6.push(&r.c2);
+            c.c.7.push(r.n2);
+            c.c.8.push(r.lo2);
+            c.c.9.push(r.hi2);
+            c.c.10.push(pk);
         }
         for r in &v.index.references {
             c.r.0.push(rt);
@@ -291,6 +323,19 @@ pub(super) async fn insert(conn: &mut PgConnection, versions: &[&NewVersion]) ->
         .bind(&c.u.2)
         .bind(&c.u.3)
         .bind(&c.u.4)
+        .bind(&c.q.8)
+        .bind(&c.q.9)
+        .bind(&c.c.0)
+        .bind(&c.c.1)
+        .bind(&c.c.2)
+        .bind(&c.c.3)
+        .bind(&c.c.4)
+        .bind(&c.c.5)
+        .bind(&c.c.6)
+        .bind(&c.c.7)
+        .bind(&c.c.8)
+        .bind(&c.c.9)
+        .bind(&c.c.10)
         .execute(conn)
         .await?;
     Ok(())

@@ -56,11 +56,12 @@ impl PgStore {
         let pool = pool.connect_with(connect).await?;
         let schema = options.schema.as_deref();
         let lock_salt = fnv1a(&[schema.unwrap_or("").as_bytes()]);
-        if schema::migrate(&pool, schema, lock_salt as i32)
-            .await?
-            .contains(&schema::SEARCH_INDEXES)
+        let applied = schema::migrate(&pool, schema, lock_salt as i32).await?;
+        if applied
+            .iter()
+            .any(|v| schema::REINDEX_MIGRATIONS.contains(v))
         {
-            // A database from before search: index what it already holds.
+            // New index tables or columns: index what the database already holds.
             index::reindex_all(&pool, lock_salt).await?;
         }
         tracing::info!(

@@ -103,8 +103,115 @@ fn table(ty: ParamType) -> &'static str {
         ParamType::Quantity => "idx_quantity",
         ParamType::Reference => "idx_reference",
         ParamType::Uri => "idx_uri",
-        ParamType::Composite | ParamType::Special => "idx_token",
+        ParamType::Composite => "idx_composite",
+        ParamType::Special => "idx_token",
     }
+}
+
+/// `{col} = <rt>`, or, in a search across types (`rt` empty), `{col} =
+/// {outer}.resource_type`.
+fn same_type(sql: &mut Sql, col: &str, rt: &str, outer: &str) {
+    if rt.is_empty() {
+        sql.push(&format!("{col} = {outer}.resource_type"));
+    } else {
+        sql.push(&format!("{col} = ")).text(rt);
+    }
+}
+
+/// One token value against `{s}`/`{c}` columns.
+fn token_value(sql: &mut Sql, v: &TokenValue, s: &str, c: &str) {
+    match v {
+        TokenValue::Code(code) => {
+            sql.push(&format!("{c} = ")).text(code);
+        }
+        TokenValue::SystemCode(system, code) => {
+            sql.push(&format!("({c} = "))
+                .text(code)
+                .push(&format!(" AND {s} = "))
+                .text(system)
+                .push(")");
+        }
+        TokenValue::NoSystem(code) => {
+            sql.push(&format!("({c} = "))
+                .text(code)
+                .push(&format!(" AND {s} = '')"));
+        }
+        TokenValue::System(system) => {
+            sql.push(&format!("{s} = ")).text(system);
+        }
+    }
+}
+
+/// One quantity value against value/system/code/unit columns, in canonical units when
+/// both sides convert.
+fn quantity_value(sql: &mut Sql, q: &hutong_search::query::QuantityValue) {
+    sql.push("(");
+    if let Some((ccode, n)) = q.canonical_number() {
+        number_value(sql, &n, "x.cvalue");
+        sql.push(" AND x.ccode = ").text(ccode);
+        sql.push(")");
+        return;
+    }
+    number_value(sql, &q.number, "x.value");
+    match (&q.system, &q.code) {
+        (Some(s), Some(c)) => {
+            sql.push(" AND x.system = ")
+                .text(s)
+                .push(" AND x.code = ")
+                .text(c);
+        }
+        (None, Some(c)) => {
+            sql.push(" AND (x.code = ")
+                .text(c)
+                .push(" OR x.unit = ")
+                .text(c)
+                .push(")");
+        }
+        (Some(s), None) => {
+            sql.push(" AND x.system = ").text(s);
+        }
+        (None, None) => {}
+    }
+    sql.push(")");
+}
+
+/// One composite value against an `idx_composite` row `x`.
+fn composite_value(sql: &mut Sql, v: &hutong_search::query::CompositeValue) {
+    use hutong_search::query::CompositePart;
+    sql.push("(");
+    token_value(sql, &v.first, "x.s1", "x.c1");
+    sql.push(" AND ");
+    match &v.second {
+        CompositePart::Token(t) => token_value(sql, t, "x.s2", "x.c2"),
+        CompositePart::String(prefix) => {
+            sql.push("(x.c2 >= ")
+                .text(prefix)
+                .push(" AND x.c2 < ")
+                .text(&format!("{prefix}{TOP}"))
+                .push(")");
+        }
+        CompositePart::Number(n) => number_value(sql, n, "x.n2"),
+        CompositePart::Date(p, r) => date_value(sql, *p, r.low, r.high, "x.lo2", "x.hi2"),
+        CompositePart::Quantity(q) => {
+            let canonical = hutong_search::extract::CANONICAL;
+            if let Some((ccode, n)) = q.canonical_number() {
+                sql.push("(x.s2 = ").text(canonical).push(" AND x.c2 = ").text(ccode).push(" AND ");
+                number_value(sql, &n, "x.n2");
+                sql.push(")");
+            } else {
+                sql.push("(x.s2 <> ").text(canonical).push(" AND ");
+                number_value(sql, &q.number, "x.n2");
+                if let Some(s) = &q.system {
+                    sql.push(" AND x.s2 = ").text(s);
+                }
+                if let Some(c) = &q.code {
+                    sql.push(" AND x.c2 = ").text(c);
+                }
+                sql.push(")");
+            }
+        }
+    }
+    sql.push(")");
 }
 
 /// The `+∞` bound of a prefix range over code points.
@@ -165,8 +272,11 @@ fn number_value(sql: &mut Sql, n: &hutong_search::query::NumberValue, col: &str)
             .push(&format!(" OR {col} >= "))
             .real(n.high)
             .push(")"),
-        Prefix::Gt | Prefix::Sa => sql.push(&format!("{col} > ")).real(n.value),
-        Prefix::Lt | Prefix::Eb => sql.push(&format!("{col} < ")).real(n.value),
+        Prefix::Gt => sql.push(&format!("{col} > ")).real(n.value),
+        Prefix::Lt => sql.push(&format!("{col} < ")).real(n.value),
+        // starts after / ends before the range the value's precision implies
+        Prefix::Sa => sql.push(&format!("{col} >= ")).real(n.high),
+        Prefix::Eb => sql.push(&format!("{col} < ")).real(n.low),
         Prefix::Ge => sql.push(&format!("{col} >= ")).real(n.value),
         Prefix::Le => sql.push(&format!("{col} <= ")).real(n.value),
     };
@@ -183,9 +293,63 @@ fn or_list<T>(sql: &mut Sql, items: &[T], mut each: impl FnMut(&mut Sql, &T)) {
     sql.push(")");
 }
 
+/// Opens the subquery of one filter: `{outer}.id [NOT] IN (SELECT {x}.{col} FROM {table}
+/// {x} WHERE ` (materialised once: the filter that drives the query), or, `correlated`,
+/// `[NOT] EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.{col} = {outer}.id AND ` (checked
+/// per candidate row through the (resource_type, id, param) index, so a broad filter is
+/// never materialised whole).
+fn open_filter(
+    sql: &mut Sql,
+    correlated: bool,
+    not: bool,
+    outer: &str,
+    x: &str,
+    col: &str,
+    table: &str,
+) {
+    let not = if not { "NOT " } else { "" };
+    if correlated {
+        sql.push(&format!(
+            "{not}EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.{col} = {outer}.id AND "
+        ));
+    } else {
+        sql.push(&format!(
+            "{outer}.id {not}IN (SELECT {x}.{col} FROM {table} {x} WHERE "
+        ));
+    }
+}
+
+/// The filter that drives a query (the others become correlated `EXISTS`): the first
+/// equality filter (token, reference, chain…), which are the selective ones, else the
+/// first range; none when a compartment or patient key already drives it.
+fn driving_filter(q: &SearchQuery) -> Option<usize> {
+    if q.compartment.is_some() || q.patient_key.is_some() {
+        return None;
+    }
+    let rank = |f: &Filter| match &f.condition {
+        Condition::Id(_)
+        | Condition::LastUpdated(_)
+        | Condition::Terminology(_)
+        | Condition::Missing(true)
+        | Condition::Token { not: true, .. } => None,
+        Condition::Token { .. }
+        | Condition::Reference(_)
+        | Condition::ReferenceIdentifier(_)
+        | Condition::Chain { .. }
+        | Condition::Composite(_)
+        | Condition::String(StringMode::Exact, _)
+        | Condition::Uri(UriMode::Exact, _) => Some(0),
+        _ => Some(1),
+    };
+    let ranked = q.filters.iter().enumerate();
+    let ranked = ranked.filter_map(|(i, f)| rank(f).map(|r| (r, i)));
+    ranked.min().map(|(_, i)| i)
+}
+
 /// `{outer}.id [NOT] IN (SELECT x.id FROM idx_… x WHERE …)` for one filter on the
-/// resources aliased `outer`; `depth` keeps the aliases of nested chains apart.
-fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize) {
+/// resources aliased `outer` (an `EXISTS` when `correlated`, see [`open_filter`]);
+/// `depth` keeps the aliases of nested chains apart.
+fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize, correlated: bool) {
     let x = format!("x{depth}");
     match &f.condition {
         Condition::Id(ids) => {
@@ -201,13 +365,39 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize) {
             });
             return;
         }
-        Condition::Chain { target_type, inner } => {
+        Condition::Chain {
+            target_type,
+            also,
+            inner,
+        } if !also.is_empty() => {
+            // several target types: pair type and id, and let the inner filter
+            // take each candidate's own type
             let r = format!("r{}", depth + 1);
-            sql.push(&format!(
-                "{outer}.id IN (SELECT {x}.id FROM idx_reference {x} WHERE {x}.resource_type = "
-            ))
-            .text(rt)
-            .push(&format!(" AND {x}.param = "))
+            open_filter(sql, correlated, false, outer, &x, "id", "idx_reference");
+            same_type(sql, &format!("{x}.resource_type"), rt, outer);
+            sql.push(&format!(" AND {x}.param = "))
+                .text(f.param)
+                .push(&format!(
+                    " AND ({x}.target_type, {x}.target_id) IN (SELECT {r}.resource_type, {r}.id FROM resource {r} WHERE {r}.resource_type IN ("
+                ));
+            for (i, t) in std::iter::once(target_type).chain(also).enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.text(t);
+            }
+            sql.push(&format!(") AND NOT {r}.deleted AND "));
+            filter(sql, "", inner, &r, depth + 1, false);
+            sql.push("))");
+            return;
+        }
+        Condition::Chain {
+            target_type, inner, ..
+        } => {
+            let r = format!("r{}", depth + 1);
+            open_filter(sql, correlated, false, outer, &x, "id", "idx_reference");
+            same_type(sql, &format!("{x}.resource_type"), rt, outer);
+            sql.push(&format!(" AND {x}.param = "))
             .text(f.param)
             .push(&format!(" AND {x}.target_type = "))
             .text(target_type)
@@ -216,27 +406,32 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize) {
             ))
             .text(target_type)
             .push(&format!(" AND NOT {r}.deleted AND "));
-            filter(sql, target_type, inner, &r, depth + 1);
+            filter(sql, target_type, inner, &r, depth + 1, false);
             sql.push("))");
             return;
         }
         Condition::Has { source_type, inner } => {
             let r = format!("r{}", depth + 1);
+            let col = "target_id";
+            open_filter(sql, correlated, false, outer, &x, col, "idx_reference");
+            sql.push(&format!("{x}.resource_type = "))
+                .text(source_type)
+                .push(&format!(" AND {x}.param = "))
+                .text(f.param)
+                .push(" AND ");
+            same_type(sql, &format!("{x}.target_type"), rt, outer);
             sql.push(&format!(
-                "{outer}.id IN (SELECT {x}.target_id FROM idx_reference {x} WHERE {x}.resource_type = "
-            ))
-            .text(source_type)
-            .push(&format!(" AND {x}.param = "))
-            .text(f.param)
-            .push(&format!(" AND {x}.target_type = "))
-            .text(rt)
-            .push(&format!(
                 " AND {x}.id IN (SELECT {r}.id FROM resource {r} WHERE {r}.resource_type = "
             ))
             .text(source_type)
             .push(&format!(" AND NOT {r}.deleted AND "));
-            filter(sql, source_type, inner, &r, depth + 1);
+            filter(sql, source_type, inner, &r, depth + 1, false);
             sql.push("))");
+            return;
+        }
+        Condition::Terminology(_) => {
+            // The server expands these before the store sees the query.
+            sql.push("1 = 0");
             return;
         }
         _ => {}
@@ -245,23 +440,20 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize) {
         f.condition,
         Condition::Missing(true) | Condition::Token { not: true, .. }
     );
-    sql.push(&format!(
-        "{outer}.id {}IN (",
-        if negate { "NOT " } else { "" }
-    ));
-    sql.push(&format!(
-        "SELECT x.id FROM {} x WHERE x.resource_type = ",
-        table(f.ty)
-    ))
-    .text(rt)
-    .push(" AND x.param = ")
-    .text(f.param);
+    open_filter(sql, correlated, negate, outer, "x", "id", table(f.ty));
+    same_type(sql, "x.resource_type", rt, outer);
+    sql.push(" AND x.param = ").text(f.param);
     match &f.condition {
         Condition::Missing(_)
         | Condition::Id(_)
         | Condition::LastUpdated(_)
         | Condition::Chain { .. }
-        | Condition::Has { .. } => {}
+        | Condition::Has { .. }
+        | Condition::Terminology(_) => {}
+        Condition::Composite(values) => {
+            sql.push(" AND ");
+            or_list(sql, values, composite_value);
+        }
         Condition::String(mode, values) => {
             sql.push(" AND ");
             or_list(sql, values, |sql, v| match mode {
@@ -289,24 +481,12 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize) {
         }
         Condition::Token { values, .. } => {
             sql.push(" AND ");
-            or_list(sql, values, |sql, v| match v {
-                TokenValue::Code(c) => {
-                    sql.push("x.code = ").text(c);
-                }
-                TokenValue::SystemCode(s, c) => {
-                    sql.push("(x.code = ")
-                        .text(c)
-                        .push(" AND x.system = ")
-                        .text(s)
-                        .push(")");
-                }
-                TokenValue::NoSystem(c) => {
-                    sql.push("(x.code = ").text(c).push(" AND x.system = '')");
-                }
-                TokenValue::System(s) => {
-                    sql.push("x.system = ").text(s);
-                }
-            });
+            if values.is_empty() {
+                // an expansion with no codes
+                sql.push("1 = 0");
+            } else {
+                or_list(sql, values, |sql, v| token_value(sql, v, "x.system", "x.code"));
+            }
         }
         Condition::TokenText(values) => {
             sql.push(" AND ");
@@ -330,30 +510,7 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize) {
         }
         Condition::Quantity(values) => {
             sql.push(" AND ");
-            or_list(sql, values, |sql, q| {
-                sql.push("(");
-                number_value(sql, &q.number, "x.value");
-                match (&q.system, &q.code) {
-                    (Some(s), Some(c)) => {
-                        sql.push(" AND x.system = ")
-                            .text(s)
-                            .push(" AND x.code = ")
-                            .text(c);
-                    }
-                    (None, Some(c)) => {
-                        sql.push(" AND (x.code = ")
-                            .text(c)
-                            .push(" OR x.unit = ")
-                            .text(c)
-                            .push(")");
-                    }
-                    (Some(s), None) => {
-                        sql.push(" AND x.system = ").text(s);
-                    }
-                    (None, None) => {}
-                }
-                sql.push(")");
-            });
+            or_list(sql, values, quantity_value);
         }
         Condition::Reference(values) => {
             sql.push(" AND ");
@@ -419,16 +576,16 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery) {
     }
     if let Some(pk) = &q.patient_key {
         sql.push(" AND r.patient_key = ").text(pk);
-        if !q.types.is_empty() {
-            sql.push(" AND r.resource_type IN (");
-            for (i, t) in q.types.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.text(t);
+    }
+    if q.resource_type.is_empty() && !q.types.is_empty() {
+        sql.push(" AND r.resource_type IN (");
+        for (i, t) in q.types.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
             }
-            sql.push(")");
+            sql.text(t);
         }
+        sql.push(")");
     }
     if let Some((patient, params)) = &q.compartment {
         sql.push(" AND (");
@@ -451,9 +608,10 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery) {
         }
         sql.push(")))");
     }
-    for f in &q.filters {
+    let driver = driving_filter(q);
+    for (i, f) in q.filters.iter().enumerate() {
         sql.push(" AND ");
-        filter(sql, &q.resource_type, f, "r", 0);
+        filter(sql, &q.resource_type, f, "r", 0, Some(i) != driver);
     }
 }
 
@@ -813,5 +971,50 @@ impl Includer {
         }
         self.frontier = next;
         self.round += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hutong_search::query::ParseOptions;
+
+    fn where_sql(rt: &str, params: &[(&str, &str)]) -> String {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let q = SearchQuery::parse(rt, &params, &ParseOptions::default()).expect("parses");
+        plan(&q, Dialect::Sqlite).count.text
+    }
+
+    #[test]
+    fn the_equality_filter_drives_and_ranges_are_checked_per_candidate() {
+        let sql = where_sql(
+            "Observation",
+            &[("date", "ge2025-01"), ("code", "http://loinc.org|4548-4")],
+        );
+        assert!(sql.contains("r.id IN (SELECT x.id FROM idx_token x"), "{sql}");
+        assert!(
+            sql.contains("EXISTS (SELECT 1 FROM idx_date x WHERE x.id = r.id AND"),
+            "{sql}"
+        );
+        assert!(!sql.contains("r.id IN (SELECT x.id FROM idx_date"), "{sql}");
+    }
+
+    #[test]
+    fn a_compartment_drives_and_every_filter_is_correlated() {
+        let mut q = SearchQuery::parse(
+            "Observation",
+            &[("code".to_owned(), "4548-4".to_owned())],
+            &ParseOptions::default(),
+        )
+        .expect("parses");
+        q.compartment = Some(("pat-1".to_owned(), vec!["subject"]));
+        let sql = plan(&q, Dialect::Postgres).count.text;
+        assert!(
+            sql.contains("EXISTS (SELECT 1 FROM idx_token x WHERE x.id = r.id"),
+            "{sql}"
+        );
     }
 }

@@ -91,11 +91,23 @@ pub(super) fn insert(conn: &Connection, v: &NewVersion) -> Result<()> {
     }
     if !ix.quantities.is_empty() {
         let mut s = conn.prepare_cached(
-            "INSERT INTO idx_quantity (resource_type, id, param, value, system, code, unit, patient_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO idx_quantity (resource_type, id, param, value, system, code, unit, patient_key, cvalue, ccode) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         for r in &ix.quantities {
             s.execute(params![
-                rt, id, r.param, r.value, r.system, r.code, r.unit, pk
+                rt, id, r.param, r.value, r.system, r.code, r.unit, pk, r.cvalue, r.ccode
+            ])?;
+        }
+    }
+    if !ix.composites.is_empty() {
+        let mut s = conn.prepare_cached(
+            "INSERT INTO idx_composite (resource_type, id, param, s1, c1, s2, c2, n2, lo2, hi2, patient_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for r in &ix.composites {
+            s.execute(params![
+                rt, id, r.param, r.s1, r.c1, r.s2, r.c2, r.n2, r.lo2, r.hi2, pk
             ])?;
         }
     }

@@ -150,8 +150,12 @@ impl SqliteStore {
         writer.execute_batch(&format!(
             "PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}"
         ))?;
-        if schema::migrate(&mut writer)?.contains(&schema::SEARCH_INDEXES) {
-            // A database from before search: index what it already holds.
+        let applied = schema::migrate(&mut writer)?;
+        if applied
+            .iter()
+            .any(|v| schema::REINDEX_MIGRATIONS.contains(v))
+        {
+            // New index tables or columns: index what the database already holds.
             index::reindex_all(&mut writer)?;
         }
         let readers = (0..options.readers)

@@ -127,10 +127,95 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX idx_uri_resource ON idx_uri (resource_type, id);
     ",
     ),
+    (
+        3,
+        "composite and canonical-unit search indexes, reindex jobs",
+        "
+    -- Composite parameters (R4 search.html#composite): one row per combination of the
+    -- component values taken from the same element. Component 1 is a token or a
+    -- reference (s1 = system or target type, c1 = code or target id); component 2 is
+    -- in the columns of its type: s2/c2 for token, reference, string (c2 normalised),
+    -- uri and quantity units (canonical UCUM when known); n2 for number and quantity
+    -- values; lo2/hi2 for dates.
+    CREATE TABLE idx_composite (
+        resource_type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+        s1 TEXT NOT NULL, c1 TEXT NOT NULL,
+        s2 TEXT NOT NULL, c2 TEXT NOT NULL, n2 REAL, lo2 INTEGER, hi2 INTEGER,
+        patient_key TEXT
+    );
+    CREATE INDEX idx_composite_lookup ON idx_composite (resource_type, param, c1, s1);
+    CREATE INDEX idx_composite_resource ON idx_composite (resource_type, id);
+
+    -- Quantities also in canonical UCUM units (ccode '' when the unit is not
+    -- convertible), so 5 g/L and 500 mg/dL compare.
+    ALTER TABLE idx_quantity ADD COLUMN cvalue REAL;
+    ALTER TABLE idx_quantity ADD COLUMN ccode TEXT NOT NULL DEFAULT '';
+    CREATE INDEX idx_quantity_canonical ON idx_quantity (resource_type, param, ccode, cvalue)
+        WHERE ccode <> '';
+
+    -- `hutong reindex` jobs: what to rebuild and how far it got, so an interrupted
+    -- run resumes after the last committed batch. resource_type/params '' mean all.
+    CREATE TABLE reindex_job (
+        id INTEGER PRIMARY KEY,
+        resource_type TEXT NOT NULL,
+        params TEXT NOT NULL,
+        after_type TEXT NOT NULL DEFAULT '',
+        after_id TEXT NOT NULL DEFAULT '',
+        done INTEGER NOT NULL DEFAULT 0,
+        started INTEGER NOT NULL,
+        updated INTEGER NOT NULL,
+        finished INTEGER
+    );
+    ",
+    ),
+    (
+        5,
+        "search lookups for 1M resources",
+        "
+    -- Found by the search benchmark at 1M resources (BENCHMARKS.md, section Search at
+    -- 1M resources). Per-resource lookups carry the parameter: every filter after the
+    -- first is a correlated EXISTS on (resource_type, id, param), as are sort keys; with
+    -- (resource_type, id) alone SQLite may prefer a range on the lookup index and scan
+    -- all of a type's values once per candidate row.
+    DROP INDEX idx_string_resource;
+    CREATE INDEX idx_string_resource ON idx_string (resource_type, id, param);
+    DROP INDEX idx_token_resource;
+    CREATE INDEX idx_token_resource ON idx_token (resource_type, id, param);
+    DROP INDEX idx_date_resource;
+    CREATE INDEX idx_date_resource ON idx_date (resource_type, id, param);
+    DROP INDEX idx_number_resource;
+    CREATE INDEX idx_number_resource ON idx_number (resource_type, id, param);
+    DROP INDEX idx_quantity_resource;
+    CREATE INDEX idx_quantity_resource ON idx_quantity (resource_type, id, param);
+    DROP INDEX idx_reference_resource;
+    CREATE INDEX idx_reference_resource ON idx_reference (resource_type, id, param);
+    DROP INDEX idx_uri_resource;
+    CREATE INDEX idx_uri_resource ON idx_uri (resource_type, id, param);
+
+    -- Equality lookups end with the id: answered from the index alone, and the ids of
+    -- one code (or one patient's references) come out in id order, the order of a
+    -- page, so a page of a common code stops after its rows instead of sorting all.
+    -- References lead with the target id, source type and parameter, all known for
+    -- `patient=ID` (no target type): with only the target id leading, SQLite found
+    -- (resource_type, id) as good and scanned every Observation reference.
+    DROP INDEX idx_token_code;
+    CREATE INDEX idx_token_code ON idx_token (resource_type, param, code, system, id);
+    DROP INDEX idx_token_system;
+    CREATE INDEX idx_token_system ON idx_token (resource_type, param, system, code, id);
+    DROP INDEX idx_reference_target;
+    CREATE INDEX idx_reference_target ON idx_reference (target_id, resource_type, param, target_type, id);
+    DROP INDEX idx_string_lookup;
+    CREATE INDEX idx_string_lookup ON idx_string (resource_type, param, norm, id);
+
+    -- Whether a matched id is a live resource, without reading the resource row.
+    CREATE INDEX resource_live_idx ON resource (resource_type, id, deleted);
+    ",
+    ),
 ];
 
-/// The migration that created the search index tables.
-pub(super) const SEARCH_INDEXES: i64 = 2;
+/// The migrations that add index tables or columns: applying one re-extracts the
+/// index rows of everything already stored.
+pub(super) const REINDEX_MIGRATIONS: [i64; 2] = [2, 3];
 
 /// Applies every migration not yet recorded; returns the versions applied now.
 pub(super) fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
