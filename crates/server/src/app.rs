@@ -65,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/fhir/_history", get(history::system))
         .route(
+            "/fhir/$reindex",
+            axum::routing::post(crate::reindex::operation),
+        )
+        .route(
             "/fhir/{type}",
             get(search::type_search)
                 .post(create::handle)

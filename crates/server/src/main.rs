@@ -1,4 +1,4 @@
-//! The `hutong` command line: `serve`, `import`.
+//! The `hutong` command line: `serve`, `import`, `reindex` and the tools.
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use hutong_server::app::{serve, AppState};
@@ -23,6 +23,8 @@ enum Command {
     Serve(ServeArgs),
     /// Load FHIR Bundles (.json) and NDJSON files (.ndjson) into a database.
     Import(ImportArgs),
+    /// Rebuild search indexes after a search-parameter change (online, resumable).
+    Reindex(ReindexArgs),
     /// Generate a synthetic health region (FHIR R4) deterministically.
     Synth(hutong_synth::cli::SynthArgs),
     /// Replay realistic FHIR traffic against a running server and report latencies.
@@ -55,6 +57,25 @@ struct ImportArgs {
     paths: Vec<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct ReindexArgs {
+    /// Database URL (`sqlite://PATH` or `postgres://…`).
+    #[arg(long, env = "HUTONG_DATABASE_URL", default_value_t = default_database())]
+    database: String,
+    /// Only resources of this type.
+    #[arg(long = "type", value_name = "TYPE")]
+    resource_type: Option<String>,
+    /// Only the index rows of this search parameter (repeatable, or comma-separated).
+    #[arg(long = "param", value_name = "CODE")]
+    params: Vec<String>,
+    /// Start over instead of resuming an unfinished job with the same selector.
+    #[arg(long)]
+    restart: bool,
+    /// Resources per transaction.
+    #[arg(long, default_value_t = hutong_store::DEFAULT_BATCH)]
+    batch: usize,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Command::Fhirpath { expression, file } = &cli.command {
@@ -66,6 +87,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(run_serve(args)),
         Command::Import(args) => runtime.block_on(run_import(args)),
+        Command::Reindex(args) => runtime.block_on(run_reindex(args)),
         Command::Synth(args) => runtime
             .block_on(hutong_synth::cli::run(args))
             .map_err(|e| anyhow::anyhow!(e)),
@@ -124,6 +146,12 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = hutong_store::open(&config.database)
         .await
         .with_context(|| format!("cannot open database {}", redact(&config.database)))?;
+    hutong_server::search_parameters::install_stored(
+        store.as_ref(),
+        &AccessContext::system("hutong-serve"),
+    )
+    .await
+    .context("cannot load the custom search parameters")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -222,6 +250,60 @@ async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
         }
     }
     std::process::exit(1);
+}
+
+async fn run_reindex(args: ReindexArgs) -> anyhow::Result<()> {
+    init_logging(false);
+    let store = hutong_store::open(&args.database)
+        .await
+        .with_context(|| format!("cannot open database {}", redact(&args.database)))?;
+    // Custom parameters first: they are what a reindex after their creation is for.
+    hutong_server::search_parameters::install_stored(
+        store.as_ref(),
+        &AccessContext::system("hutong-reindex"),
+    )
+    .await
+    .context("cannot load the custom search parameters")?;
+    let mut spec =
+        hutong_server::reindex::spec(args.resource_type.as_deref(), &args.params, args.restart)
+            .map_err(|e| anyhow::anyhow!("{}", e.summary()))?;
+    spec.batch_size = args.batch;
+    // Ctrl-C stops after the batch in flight; the next run resumes after it.
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let interrupted = Arc::clone(&interrupted);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted: stopping after the batch in flight");
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+    }
+    let last_line = std::sync::Mutex::new(Instant::now());
+    let progress = |p: &hutong_store::ReindexProgress| {
+        let mut last = last_line
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.elapsed().as_secs_f64() >= 1.0 || p.done >= p.total {
+            eprintln!("reindex: {}", hutong_server::reindex::progress_line(p));
+            *last = Instant::now();
+        }
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            hutong_store::ReindexControl::Stop
+        } else {
+            hutong_store::ReindexControl::Continue
+        }
+    };
+    let report = store
+        .reindex(&spec, &progress)
+        .await
+        .context("reindex failed (run it again to resume after the last committed batch)")?;
+    println!("{}", hutong_server::reindex::summary(&report));
+    if !report.finished {
+        eprintln!("run the same command again to resume");
+        std::process::exit(130);
+    }
+    Ok(())
 }
 
 fn run_fhirpath(expression: &str, file: Option<&std::path::Path>) -> anyhow::Result<()> {

@@ -38,6 +38,18 @@ pub async fn run_transaction(
 ) -> Result<Vec<EntryResult>, ApiError> {
     let locate = |i: usize, e: ApiError| if in_bundle { locate_entry(i, e) } else { e };
     check_distinct_targets(&entries).map_err(|(i, e)| locate(i, e))?;
+    // Custom search parameters: an active SearchParameter must be searchable, and the
+    // registry is reloaded once the write has committed.
+    let search_parameters = entries
+        .iter()
+        .any(|e| e.target.resource_type.as_str() == "SearchParameter" && e.method != Method::Get);
+    for (i, e) in entries.iter().enumerate() {
+        if let (true, Some(r)) = (search_parameters, &e.resource) {
+            if r.get("resourceType").and_then(Value::as_str) == Some("SearchParameter") {
+                crate::search_parameters::check(r).map_err(|err| locate(i, err))?;
+            }
+        }
+    }
     let mut tx = store.begin(ctx).await?;
     let mut results: Vec<Option<EntryResult>> = vec![None; entries.len()];
     let mut entries = entries;
@@ -330,6 +342,9 @@ pub async fn run_transaction(
     }
 
     tx.commit().await?;
+    if search_parameters {
+        crate::search_parameters::reinstall_after_write(store, ctx).await;
+    }
     Ok(results
         .into_iter()
         .map(|r| {
