@@ -50,10 +50,39 @@ fn stored_row(r: &sqlx::postgres::PgRow) -> Result<StoredRow, sqlx::Error> {
     })
 }
 
+/// `_total=estimate`: exact when the first page holds every match, else the
+/// planner's row estimate for the count query (no scan of the matches).
+async fn estimate_total(
+    conn: &mut PgConnection,
+    q: &SearchQuery,
+    plan: &search::Plan,
+    page_rows: usize,
+) -> Result<u64> {
+    if q.cursor.is_none() && page_rows <= q.count {
+        return Ok(page_rows as u64);
+    }
+    let text = plan
+        .count
+        .text
+        .replacen("SELECT COUNT(*)", "EXPLAIN SELECT 1", 1);
+    let lines: Vec<(String,)> = bind(sqlx::query_as(&text), &plan.count.params)
+        .fetch_all(&mut *conn)
+        .await?;
+    let rows = lines
+        .first()
+        .and_then(|(l,)| l.split("rows=").nth(1))
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    // never less than what the client can already see
+    Ok(rows.max(page_rows.min(q.count) as u64))
+}
+
 /// One page of results (and the total when asked for).
 pub(crate) async fn search(conn: &mut PgConnection, q: &SearchQuery) -> Result<SearchPage> {
     let plan = search::plan(q, Dialect::Postgres);
-    let total = if search::wants_total(q) {
+    let estimate = q.total == hutong_search::query::Total::Estimate && search::wants_page(q);
+    let total = if search::wants_total(q) && !estimate {
         let (n,): (i64,) = bind(sqlx::query_as(&plan.count.text), &plan.count.params)
             .fetch_one(&mut *conn)
             .await?;
@@ -80,6 +109,11 @@ pub(crate) async fn search(conn: &mut PgConnection, q: &SearchQuery) -> Result<S
             rows.push((stored, keys));
         }
     }
+    let total = if estimate {
+        Some(estimate_total(conn, q, &plan, rows.len()).await?)
+    } else {
+        total
+    };
     let mut includer = search::Includer::new(q, &rows);
     loop {
         let queries = includer.queries(q, Dialect::Postgres);
