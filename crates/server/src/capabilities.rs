@@ -24,7 +24,8 @@ pub const TYPE_INTERACTIONS: [&str; 9] = [
 ];
 
 /// Interactions supported at system level.
-pub const SYSTEM_INTERACTIONS: [&str; 3] = ["transaction", "batch", "history-system"];
+pub const SYSTEM_INTERACTIONS: [&str; 4] =
+    ["transaction", "batch", "history-system", "search-system"];
 
 /// GET `/fhir/metadata`.
 pub async fn handle(
@@ -40,13 +41,19 @@ pub async fn handle(
 }
 
 /// The search parameters of a type that the server really answers: `_id`,
-/// `_lastUpdated` and every indexed parameter (composite and special ones are left out
-/// until they work).
+/// `_lastUpdated`, every indexed parameter and the two-component composites (special
+/// ones and three-component composites are left out: they answer 400).
 fn search_params(resource_type: &str) -> Vec<Value> {
     hutong_search::registry()
         .params(resource_type)
         .iter()
-        .filter(|p| p.is_indexed() || matches!(p.code, "_id" | "_lastUpdated"))
+        .filter(|p| {
+            p.is_indexed()
+                || matches!(p.code, "_id" | "_lastUpdated")
+                || (p.ty == hutong_search::ParamType::Composite
+                    && p.expression.is_some()
+                    && p.components.len() == 2)
+        })
         .map(|p| json!({ "name": p.code, "type": p.ty.code() }))
         .collect()
 }

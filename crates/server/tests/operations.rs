@@ -64,7 +64,10 @@ async fn capability_statement_lists_what_is_supported(s: &TestServer) {
         .iter()
         .map(|i| i["code"].as_str().unwrap())
         .collect();
-    assert_eq!(system, ["transaction", "batch", "history-system"]);
+    assert_eq!(
+        system,
+        ["transaction", "batch", "history-system", "search-system"]
+    );
 }
 
 async fn healthz_checks_the_database(s: &TestServer) {
