@@ -1021,6 +1021,16 @@ async fn sqlite_and_postgres_answer_generated_queries_identically() {
         "Patient?_has:Observation:patient:code=4548-4&_sort=birthdate&_count=6",
         "Patient?_has:Observation:patient:value-quantity=gt5&gender=female",
         "Patient?gender=male&_revinclude=Observation:patient&_count=5",
+        "Observation?code-value-quantity=4548-4$gt2&_sort=-date&_count=5",
+        "Observation?code-value-quantity=http://loinc.org|2345-7$le3||mg/dL&_count=3",
+        "Observation?value-quantity=ge0.01|http://unitsofmeasure.org|g/dL&_count=4",
+        "Observation?code:text=x&_count=4",
+        "Observation?_include=*&code=718-7&_count=3",
+        "?_type=Patient,Observation&_lastUpdated=gt2000&_count=7",
+        "?_type=Patient&_sort=-_lastUpdated&_count=9",
+        "?_id=p001,o001,o002&_count=2",
+        "Patient?name=w&_summary=true&_count=4",
+        "Observation?patient.name=w,li&_elements=code&_count=6",
     ] {
         queries.push(extra.to_owned());
     }
