@@ -21,7 +21,8 @@
 //! a version moves there when a newer one is written), `resource_identifier` (business
 //! identifiers of current versions), the search index tables `idx_*` (values of the
 //! R4 search parameters of current versions, extracted by `hutong-search` and written
-//! in the same transaction as the resource) and `schema_version`. Every version row carries a
+//! in the same transaction as the resource), `reindex_job` (the selector and cursor of each
+//! `hutong reindex` job, see [`Store::reindex`]) and `schema_version`. Every version row carries a
 //! global, strictly increasing `seq` (history order and paging cursor) and the
 //! patient-compartment key. Timestamps are stored as microseconds since the Unix epoch.
 //!

@@ -18,6 +18,9 @@ use hutong_search::IndexRows;
 
 use crate::{Result, StoreError};
 
+/// How often a running job logs its progress (the callback hears of every batch).
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
 /// Batch size when [`ReindexSpec::batch_size`] is 0.
 pub const DEFAULT_BATCH: usize = 500;
 
@@ -198,6 +201,7 @@ pub(crate) async fn run(
         finished: false,
         elapsed: Duration::ZERO,
     };
+    let mut last_log = started;
     let start_type = job.after_type.clone();
     for rt in types.iter().filter(|t| **t >= start_type) {
         let mut after_id = if *rt == job.after_type {
@@ -232,14 +236,17 @@ pub(crate) async fn run(
                 rate,
                 eta: (rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / rate)),
             };
-            tracing::info!(
-                job = job.id,
-                done = p.done,
-                total,
-                rate = format!("{rate:.0}/s"),
-                eta_s = p.eta.map_or(0, |d| d.as_secs()),
-                "reindex progress"
-            );
+            if last_log.elapsed() >= LOG_EVERY {
+                last_log = Instant::now();
+                tracing::info!(
+                    job = job.id,
+                    done = p.done,
+                    total,
+                    rate = format!("{rate:.0}/s"),
+                    eta_s = p.eta.map_or(0, |d| d.as_secs()),
+                    "reindex progress"
+                );
+            }
             if progress(&p) == ReindexControl::Stop {
                 report.elapsed = started.elapsed();
                 return Ok(report);
@@ -249,6 +256,13 @@ pub(crate) async fn run(
     backend.finish_job(job.id).await?;
     report.finished = true;
     report.elapsed = started.elapsed();
+    tracing::info!(
+        job = job.id,
+        indexed = report.indexed,
+        done = report.done,
+        seconds = report.elapsed.as_secs_f64(),
+        "reindex finished"
+    );
     Ok(report)
 }
 
