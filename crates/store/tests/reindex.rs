@@ -168,7 +168,7 @@ async fn seed(db: &Db, patients: usize, observations: usize) {
     put_all(
         db.store.as_ref(),
         (0..patients)
-            .map(|i| patient(i, if i.is_multiple_of(2) { "male" } else { "female" }))
+            .map(|i| patient(i, ["male", "female"][i % 2]))
             .collect(),
     )
     .await;
