@@ -181,7 +181,7 @@ impl Matcher {
                     Decision::Review
                 };
                 rule = Rule::HomophoneOnly;
-            } else if p.has(FLAG_HAN_NAMES) && weakly_identified(p) {
+            } else if p.has(FLAG_HAN_NAMES) && weakly_identified(p) && !same_name_same_home(p) {
                 decision = Decision::Review;
                 rule = Rule::WeaklyIdentified;
             } else if p.has(FLAG_HAN_NAMES) && uncorroborated(p) {
@@ -275,6 +275,16 @@ pub fn homophone_only(p: Pattern) -> bool {
     let homophone = p.level(Field::Family) == 4 || p.level(Field::Given) == 4;
     let corroborated = p.level(Field::CitizenId) >= 3 || p.level(Field::Phone) >= 3;
     homophone && !corroborated
+}
+
+/// The very same name, written with the same characters, at the very same address, sex
+/// not in conflict: a birth date that differs is a typing slip. (Two people of one
+/// household do not share a full name.)
+pub fn same_name_same_home(p: Pattern) -> bool {
+    p.level(Field::Address) == 4
+        && p.level(Field::Sex) != 1
+        && p.level(Field::Family) == 5
+        && p.level(Field::Given) == 5
 }
 
 /// No identifier corroborates, and the given name is different, or only loosely

@@ -58,6 +58,33 @@ fn same_valid_id_with_conflicting_birth_date_goes_to_review() {
 }
 
 #[test]
+fn the_same_name_at_the_same_address_survives_a_birth_date_slip_but_not_elsewhere() {
+    let (m, _) = trained();
+    let addr = "浙江省杭州市西湖区文三路1号2单元";
+    let a = person("a", "曾均志", "1997-10-21", "330106199710214937", "", addr);
+    let b = person("b", "曾均志", "1997-10-02", "", "", addr);
+    assert_eq!(
+        m.score(&a, &b).decision,
+        Decision::Link,
+        "{:?}",
+        m.score(&a, &b)
+    );
+    // the same name and a different birth date in another county: a namesake
+    let c = person(
+        "c",
+        "曾均志",
+        "1997-10-02",
+        "",
+        "",
+        "浙江省宁波市海曙区中山路9号1单元",
+    );
+    assert_ne!(m.score(&a, &c).decision, Decision::Link);
+    // a different given name at the same address: a household member
+    let d = person("d", "曾均浩", "1997-10-21", "", "", addr);
+    assert_ne!(m.score(&a, &d).decision, Decision::Link);
+}
+
+#[test]
 fn homophone_names_without_id_are_never_auto_linked() {
     let (m, _) = trained();
     // 吴玉 / 武玉, same birth date and address, no ID number, no phone.
