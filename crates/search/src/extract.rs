@@ -269,11 +269,11 @@ fn component_parts(rows: IndexRows, first: bool) -> Vec<Part> {
 /// Rows of a two-component composite parameter: for each element its expression
 /// selects, every pair of the components' values on that element. Composites of three
 /// components (MolecularSequence coordinates) are not indexed.
-fn add_composite<'a>(
+fn add_composite(
     rows: &mut IndexRows,
     rt: &str,
     p: &SearchParam,
-    resource: &'a Value,
+    resource: &Value,
     ctx: &Context<'_>,
 ) {
     let (Some(expr), [(code1, e1), (code2, e2)]) = (&p.expression, p.components.as_slice()) else {

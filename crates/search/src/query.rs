@@ -639,13 +639,11 @@ impl SearchQuery {
                 }
             }
         }
-        if !q.includes.is_empty() || !q.revincludes.is_empty() {
-            if types.len() != 1 {
-                return Err(unsupported(
-                    "_include",
-                    "includes in a search across types need exactly one _type",
-                ));
-            }
+        if (!q.includes.is_empty() || !q.revincludes.is_empty()) && types.len() != 1 {
+            return Err(unsupported(
+                "_include",
+                "includes in a search across types need exactly one _type",
+            ));
         }
         if !types.is_empty() {
             q.echo.insert(0, ("_type".to_owned(), types.join(",")));
@@ -952,7 +950,8 @@ fn parse_filter(
             .collect::<Result<_, _>>()?;
         return filter(Condition::LastUpdated(v));
     }
-    if !p.is_indexed() && !(p.ty == ParamType::Composite && p.expression.is_some()) {
+    let composite = p.ty == ParamType::Composite && p.expression.is_some();
+    if !(p.is_indexed() || composite) {
         return Err(unsupported(
             raw,
             format!(
