@@ -309,8 +309,16 @@ fn open_filter(
 ) {
     let not = if not { "NOT " } else { "" };
     if correlated {
+        // Without statistics SQLite rates `param = ? AND low < ?` on the lookup index
+        // above three equalities on the per-resource one, and then scans a type's
+        // whole date range for every candidate row: name the index.
+        let index = match (sql.dialect, col) {
+            (Some(Dialect::Sqlite), "id") => format!(" INDEXED BY {table}_resource"),
+            (Some(Dialect::Sqlite), _) => " INDEXED BY idx_reference_target".to_owned(),
+            _ => String::new(),
+        };
         sql.push(&format!(
-            "{not}EXISTS (SELECT 1 FROM {table} {x} WHERE {x}.{col} = {outer}.id AND "
+            "{not}EXISTS (SELECT 1 FROM {table} {x}{index} WHERE {x}.{col} = {outer}.id AND "
         ));
     } else {
         sql.push(&format!(
@@ -994,9 +1002,14 @@ mod tests {
             "Observation",
             &[("date", "ge2025-01"), ("code", "http://loinc.org|4548-4")],
         );
-        assert!(sql.contains("r.id IN (SELECT x.id FROM idx_token x"), "{sql}");
         assert!(
-            sql.contains("EXISTS (SELECT 1 FROM idx_date x WHERE x.id = r.id AND"),
+            sql.contains("r.id IN (SELECT x.id FROM idx_token x"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(
+                "EXISTS (SELECT 1 FROM idx_date x INDEXED BY idx_date_resource WHERE x.id = r.id AND"
+            ),
             "{sql}"
         );
         assert!(!sql.contains("r.id IN (SELECT x.id FROM idx_date"), "{sql}");
