@@ -7,14 +7,24 @@ use hutong_search::SearchQuery;
 use hutong_store::{AccessContext, PendingWrite, Store, WriteKind};
 use serde_json::json;
 
-const INDEX_TABLES: [&str; 7] = [
-    "idx_string",
-    "idx_token",
-    "idx_date",
-    "idx_number",
-    "idx_quantity",
-    "idx_reference",
-    "idx_uri",
+/// What migration 1 (before search) created; everything else is dropped to turn a
+/// database back into a pre-search one, whatever later migrations added.
+const MIGRATION_1_TABLES: [&str; 5] = [
+    "resource",
+    "resource_history",
+    "resource_identifier",
+    "write_sequence",
+    "schema_version",
+];
+const MIGRATION_1_INDEXES: [&str; 8] = [
+    "resource_seq_idx",
+    "resource_type_seq_idx",
+    "resource_patient_key_idx",
+    "resource_history_seq_idx",
+    "resource_history_type_seq_idx",
+    "resource_history_patient_key_idx",
+    "resource_identifier_value_idx",
+    "resource_identifier_resource_idx",
 ];
 
 async fn seed(store: &dyn Store) {
@@ -59,12 +69,24 @@ async fn sqlite_database_from_before_search_is_indexed_when_opened() {
     {
         // turn the file back into a pre-search database
         let conn = rusqlite::Connection::open(&file).expect("sqlite");
-        for t in INDEX_TABLES {
-            conn.execute_batch(&format!("DROP TABLE {t}"))
-                .expect("drop");
+        let objects: Vec<(String, String)> = conn
+            .prepare("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index') AND sql IS NOT NULL AND name NOT LIKE 'sqlite_%'")
+            .expect("list")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("list")
+            .collect::<Result<_, _>>()
+            .expect("list");
+        for (kind, name) in objects {
+            let keep = MIGRATION_1_TABLES.contains(&name.as_str())
+                || MIGRATION_1_INDEXES.contains(&name.as_str());
+            if !keep {
+                let what = if kind == "table" { "TABLE" } else { "INDEX" };
+                conn.execute_batch(&format!("DROP {what} IF EXISTS \"{name}\""))
+                    .expect("drop");
+            }
         }
-        conn.execute("DELETE FROM schema_version WHERE version = 2", [])
-            .expect("forget migration");
+        conn.execute("DELETE FROM schema_version WHERE version >= 2", [])
+            .expect("forget migrations");
     }
     let store = hutong_store::open(&url).await.expect("reopen");
     assert_eq!(males(store.as_ref()).await, ["p0", "p2", "p4", "p6"]);
@@ -89,18 +111,41 @@ async fn postgres_database_from_before_search_is_indexed_when_opened() {
         assert_eq!(males(store.as_ref()).await, ["p0", "p2", "p4", "p6"]);
     }
     let pool = sqlx::PgPool::connect(&base).await.expect("connect");
-    for t in INDEX_TABLES {
-        sqlx::raw_sql(&format!("DROP TABLE \"{schema}\".{t}"))
-            .execute(&pool)
+    let tables: Vec<(String,)> =
+        sqlx::query_as("SELECT tablename::text FROM pg_tables WHERE schemaname = $1")
+            .bind(&schema)
+            .fetch_all(&pool)
             .await
-            .expect("drop");
+            .expect("list tables");
+    for (t,) in tables {
+        if !MIGRATION_1_TABLES.contains(&t.as_str()) {
+            sqlx::raw_sql(&format!("DROP TABLE \"{schema}\".\"{t}\" CASCADE"))
+                .execute(&pool)
+                .await
+                .expect("drop table");
+        }
+    }
+    let indexes: Vec<(String,)> = sqlx::query_as(
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 AND indexname NOT LIKE '%_pkey'",
+    )
+    .bind(&schema)
+    .fetch_all(&pool)
+    .await
+    .expect("list indexes");
+    for (i,) in indexes {
+        if !MIGRATION_1_INDEXES.contains(&i.as_str()) {
+            sqlx::raw_sql(&format!("DROP INDEX \"{schema}\".\"{i}\""))
+                .execute(&pool)
+                .await
+                .expect("drop index");
+        }
     }
     sqlx::raw_sql(&format!(
-        "DELETE FROM \"{schema}\".schema_version WHERE version = 2"
+        "DELETE FROM \"{schema}\".schema_version WHERE version >= 2"
     ))
     .execute(&pool)
     .await
-    .expect("forget migration");
+    .expect("forget migrations");
     let store = hutong_store::open(&url).await.expect("reopen");
     let found = males(store.as_ref()).await;
     drop(store);
