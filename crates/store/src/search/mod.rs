@@ -195,7 +195,11 @@ fn composite_value(sql: &mut Sql, v: &hutong_search::query::CompositeValue) {
         CompositePart::Quantity(q) => {
             let canonical = hutong_search::extract::CANONICAL;
             if let Some((ccode, n)) = q.canonical_number() {
-                sql.push("(x.s2 = ").text(canonical).push(" AND x.c2 = ").text(ccode).push(" AND ");
+                sql.push("(x.s2 = ")
+                    .text(canonical)
+                    .push(" AND x.c2 = ")
+                    .text(ccode)
+                    .push(" AND ");
                 number_value(sql, &n, "x.n2");
                 sql.push(")");
             } else {
@@ -406,14 +410,14 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize, correl
             open_filter(sql, correlated, false, outer, &x, "id", "idx_reference");
             same_type(sql, &format!("{x}.resource_type"), rt, outer);
             sql.push(&format!(" AND {x}.param = "))
-            .text(f.param)
-            .push(&format!(" AND {x}.target_type = "))
-            .text(target_type)
-            .push(&format!(
+                .text(f.param)
+                .push(&format!(" AND {x}.target_type = "))
+                .text(target_type)
+                .push(&format!(
                 " AND {x}.target_id IN (SELECT {r}.id FROM resource {r} WHERE {r}.resource_type = "
             ))
-            .text(target_type)
-            .push(&format!(" AND NOT {r}.deleted AND "));
+                .text(target_type)
+                .push(&format!(" AND NOT {r}.deleted AND "));
             filter(sql, target_type, inner, &r, depth + 1, false);
             sql.push("))");
             return;
@@ -493,7 +497,9 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize, correl
                 // an expansion with no codes
                 sql.push("1 = 0");
             } else {
-                or_list(sql, values, |sql, v| token_value(sql, v, "x.system", "x.code"));
+                or_list(sql, values, |sql, v| {
+                    token_value(sql, v, "x.system", "x.code")
+                });
             }
         }
         Condition::TokenText(values) => {
