@@ -38,8 +38,14 @@ impl PgStore {
     /// Connects, creates the schema if asked for, and runs pending migrations.
     pub(crate) async fn open(url: &str) -> Result<Self> {
         let options = Options::parse(url)?;
+        // Search SQL is prepared once and executed with different values; after five
+        // runs PostgreSQL may switch a statement to a generic plan that cannot see how
+        // common a code is (one row estimated for `code=4548-4`): it then fetches every
+        // match and sorts, instead of walking the primary key in id order and stopping
+        // at the page. Always plan with the values (costs ~1 ms of planning).
         let connect = PgConnectOptions::from_str(&options.url)
-            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let mut pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(Duration::from_secs(30));
