@@ -92,7 +92,7 @@ pub async fn run(options: &Options) -> Result<Report, LoadError> {
             target: target.clone(),
             pool: Arc::clone(&pool),
             mix: options.mix.clone(),
-            rng: 0x9e37_79b9_7f4a_7c15 ^ ((w as u64 + 1) * 0x2545_f491_4f6c_dd1d),
+            rng: 0x9e37_79b9_7f4a_7c15 ^ (w as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d),
             counter: 0,
             id: w as u64,
         };
