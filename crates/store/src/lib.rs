@@ -44,6 +44,7 @@ mod context;
 mod error;
 mod history;
 mod model;
+mod mpi;
 mod postgres;
 mod reindex;
 mod search;
@@ -57,6 +58,10 @@ pub use error::StoreError;
 pub use model::{
     HistoryPage, HistoryQuery, HistoryScope, IdentifierQuery, PendingWrite, SearchPage, Versioned,
     WriteKind,
+};
+pub use mpi::{
+    LinkKind, LinkQuery, LogQuery, MpiAction, MpiChange, MpiLink, MpiLogEntry, MpiReview,
+    ReviewQuery, ReviewStatus,
 };
 pub use reindex::{
     ReindexControl, ReindexObserver, ReindexProgress, ReindexReport, ReindexSpec, DEFAULT_BATCH,
@@ -153,6 +158,25 @@ pub trait Store: Send + Sync + 'static {
         progress: ReindexObserver<'_>,
     ) -> Result<ReindexReport>;
 
+    /// Current master-patient-index links selected by `query` (see [`MpiLink`]).
+    async fn mpi_links(&self, ctx: &AccessContext, query: &LinkQuery) -> Result<Vec<MpiLink>>;
+
+    /// Ids of live Patients that have no master-patient-index link yet (the catch-up
+    /// pass after a crash between a Patient write and its linking), oldest first.
+    async fn mpi_unlinked_patients(&self, ctx: &AccessContext, limit: usize)
+        -> Result<Vec<String>>;
+
+    /// The references (`Patient/x`, `Person/y`) that must never be linked automatically
+    /// with `reference` (unlinked or rejected by a human).
+    async fn mpi_no_links(&self, ctx: &AccessContext, reference: &str) -> Result<Vec<String>>;
+
+    /// Entries of the link-change log, oldest first.
+    async fn mpi_log(&self, ctx: &AccessContext, query: &LogQuery) -> Result<Vec<MpiLogEntry>>;
+
+    /// Items of the review queue, oldest first.
+    async fn mpi_reviews(&self, ctx: &AccessContext, query: &ReviewQuery)
+        -> Result<Vec<MpiReview>>;
+
     /// The patient-compartment key stored with the current version of a resource (for
     /// a tombstone, the key of the version it deleted): the Patient id whose compartment
     /// the resource belongs to, `None` outside any compartment or when the resource
@@ -207,6 +231,10 @@ pub trait Transaction: Send {
     /// A delete of a resource that does not exist or is already deleted writes nothing
     /// and returns `None` for that position.
     async fn apply(&mut self, writes: Vec<PendingWrite>) -> Result<Vec<Option<Versioned>>>;
+
+    /// Applies master-patient-index link-state changes in this transaction, so the
+    /// golden-record (Person) writes and the link rows commit together.
+    async fn mpi_apply(&mut self, changes: Vec<MpiChange>) -> Result<()>;
 
     /// Makes every write durable. Returns only after the database has committed.
     async fn commit(self: Box<Self>) -> Result<()>;

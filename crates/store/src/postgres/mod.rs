@@ -5,6 +5,7 @@
 //! See [`transaction`] for batching and locking of writes.
 
 mod index;
+mod mpi;
 mod options;
 mod read;
 mod reindex;
@@ -165,6 +166,42 @@ impl Store for PgStore {
         progress: crate::ReindexObserver<'_>,
     ) -> Result<crate::ReindexReport> {
         crate::reindex::run(self, spec, progress).await
+    }
+
+    async fn mpi_links(
+        &self,
+        _ctx: &AccessContext,
+        query: &crate::LinkQuery,
+    ) -> Result<Vec<crate::MpiLink>> {
+        mpi::links(&mut *self.conn().await?, query).await
+    }
+
+    async fn mpi_unlinked_patients(
+        &self,
+        _ctx: &AccessContext,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        mpi::unlinked_patients(&mut *self.conn().await?, limit).await
+    }
+
+    async fn mpi_no_links(&self, _ctx: &AccessContext, reference: &str) -> Result<Vec<String>> {
+        mpi::no_links(&mut *self.conn().await?, reference).await
+    }
+
+    async fn mpi_log(
+        &self,
+        _ctx: &AccessContext,
+        query: &crate::LogQuery,
+    ) -> Result<Vec<crate::MpiLogEntry>> {
+        mpi::log(&mut *self.conn().await?, query).await
+    }
+
+    async fn mpi_reviews(
+        &self,
+        _ctx: &AccessContext,
+        query: &crate::ReviewQuery,
+    ) -> Result<Vec<crate::MpiReview>> {
+        mpi::reviews(&mut *self.conn().await?, query).await
     }
 
     async fn patient_key(

@@ -98,6 +98,13 @@ impl Transaction for PgTransaction {
         result
     }
 
+    async fn mpi_apply(&mut self, changes: Vec<crate::MpiChange>) -> Result<()> {
+        let at = self.at;
+        let result = super::mpi::apply(self.conn()?, changes, at).await;
+        self.poisoned |= result.is_err();
+        result
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
         self.conn()?;
         let tx = self

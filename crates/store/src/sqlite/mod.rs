@@ -17,6 +17,7 @@
 //! from the file store the server runs on.
 
 mod index;
+mod mpi;
 mod read;
 mod readers;
 mod reindex;
@@ -298,6 +299,52 @@ impl Store for SqliteStore {
         progress: crate::ReindexObserver<'_>,
     ) -> Result<crate::ReindexReport> {
         crate::reindex::run(self, spec, progress).await
+    }
+
+    async fn mpi_links(
+        &self,
+        _ctx: &AccessContext,
+        query: &crate::LinkQuery,
+    ) -> Result<Vec<crate::MpiLink>> {
+        let query = query.clone();
+        self.readers.run(move |conn| mpi::links(conn, &query)).await
+    }
+
+    async fn mpi_unlinked_patients(
+        &self,
+        _ctx: &AccessContext,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        self.readers
+            .run(move |conn| mpi::unlinked_patients(conn, limit))
+            .await
+    }
+
+    async fn mpi_no_links(&self, _ctx: &AccessContext, reference: &str) -> Result<Vec<String>> {
+        let reference = reference.to_owned();
+        self.readers
+            .run(move |conn| mpi::no_links(conn, &reference))
+            .await
+    }
+
+    async fn mpi_log(
+        &self,
+        _ctx: &AccessContext,
+        query: &crate::LogQuery,
+    ) -> Result<Vec<crate::MpiLogEntry>> {
+        let query = query.clone();
+        self.readers.run(move |conn| mpi::log(conn, &query)).await
+    }
+
+    async fn mpi_reviews(
+        &self,
+        _ctx: &AccessContext,
+        query: &crate::ReviewQuery,
+    ) -> Result<Vec<crate::MpiReview>> {
+        let query = query.clone();
+        self.readers
+            .run(move |conn| mpi::reviews(conn, &query))
+            .await
     }
 
     async fn patient_key(

@@ -211,6 +211,72 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX resource_live_idx ON resource (resource_type, id, deleted);
     ",
     ),
+    (
+        6,
+        "master patient index: links, link log, no-link pairs, review queue",
+        "
+    -- Current link of every Patient to its golden record (a Person resource). id_hash is
+    -- the keyed hash (HMAC-SHA256, hex) of a valid citizen ID number: never the number.
+    CREATE TABLE mpi_link (
+        patient_id TEXT PRIMARY KEY,
+        person_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        score REAL,
+        id_hash TEXT,
+        linked_at INTEGER NOT NULL
+    );
+    CREATE INDEX mpi_link_person ON mpi_link (person_id);
+    CREATE INDEX mpi_link_id_hash ON mpi_link (id_hash) WHERE id_hash IS NOT NULL;
+
+    -- Append-only log of every link change: who, when, what, why, which scores.
+    CREATE TABLE mpi_link_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        request_id TEXT,
+        action TEXT NOT NULL,
+        patient_id TEXT NOT NULL,
+        person_id TEXT,
+        previous_person_id TEXT,
+        other_patient_id TEXT,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX mpi_link_log_person ON mpi_link_log (person_id, seq);
+    CREATE INDEX mpi_link_log_previous ON mpi_link_log (previous_person_id, seq)
+        WHERE previous_person_id IS NOT NULL;
+    CREATE INDEX mpi_link_log_patient ON mpi_link_log (patient_id, seq);
+
+    -- Pairs a human said are different (unlink, review reject): `Patient/x` or
+    -- `Person/y`, smaller first. Automatic matching never links them again.
+    CREATE TABLE mpi_no_link (
+        left_ref TEXT NOT NULL,
+        right_ref TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (left_ref, right_ref)
+    );
+    CREATE INDEX mpi_no_link_right ON mpi_no_link (right_ref);
+
+    -- Candidate pairs between the review and auto-link thresholds.
+    CREATE TABLE mpi_review (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        patient_id TEXT NOT NULL,
+        candidate_id TEXT NOT NULL,
+        score REAL NOT NULL,
+        explanation TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        decided INTEGER,
+        decided_by TEXT,
+        reason TEXT
+    );
+    CREATE INDEX mpi_review_status ON mpi_review (status, id);
+    CREATE INDEX mpi_review_patient ON mpi_review (patient_id);
+    CREATE INDEX mpi_review_candidate ON mpi_review (candidate_id);
+    ",
+    ),
 ];
 
 /// The migrations that add index tables or columns: applying one re-extracts the

@@ -118,6 +118,20 @@ impl Transaction for SqliteTransaction {
         result
     }
 
+    async fn mpi_apply(&mut self, changes: Vec<crate::MpiChange>) -> Result<()> {
+        if self.poisoned {
+            return Err(StoreError::Database(
+                "transaction failed earlier; roll it back".into(),
+            ));
+        }
+        let at = self.at;
+        let result = self
+            .step(move |conn| super::mpi::apply(conn, changes, at))
+            .await;
+        self.poisoned |= result.is_err();
+        result
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
         if self.poisoned {
             return Err(StoreError::Database(

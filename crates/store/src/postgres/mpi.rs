@@ -1,0 +1,278 @@
+//! Master patient index link state on PostgreSQL (see `crate::mpi`).
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use time::OffsetDateTime;
+
+use crate::mpi::{
+    link_from_row, ordered_pair, sql, LinkQuery, LogQuery, LogRow, MpiChange, MpiLink, MpiLogEntry,
+    MpiReview, ReviewQuery, ReviewRow, LOG_COLUMNS, REVIEW_COLUMNS,
+};
+use crate::stamp::to_micros;
+use crate::Result;
+
+/// Applies link-state changes inside the open write transaction.
+pub(super) async fn apply(
+    conn: &mut PgConnection,
+    changes: Vec<MpiChange>,
+    at: OffsetDateTime,
+) -> Result<()> {
+    let at = to_micros(at);
+    for change in changes {
+        match change {
+            MpiChange::SetLink(l) => {
+                sqlx::query(sql::SET_LINK)
+                    .bind(l.patient_id)
+                    .bind(l.person_id)
+                    .bind(l.kind.code())
+                    .bind(l.score)
+                    .bind(l.id_hash)
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            MpiChange::RemoveLink { patient_id } => {
+                sqlx::query(sql::REMOVE_LINK)
+                    .bind(patient_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            MpiChange::Log(e) => {
+                sqlx::query(sql::LOG)
+                    .bind(at)
+                    .bind(e.actor)
+                    .bind(e.request_id)
+                    .bind(e.action.code())
+                    .bind(e.patient_id)
+                    .bind(e.person_id)
+                    .bind(e.previous_person_id)
+                    .bind(e.other_patient_id)
+                    .bind(e.reason)
+                    .bind(e.detail.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            MpiChange::NoLink {
+                left,
+                right,
+                actor,
+                reason,
+            } => {
+                let (a, b) = ordered_pair(&left, &right);
+                sqlx::query(sql::NO_LINK)
+                    .bind(a)
+                    .bind(b)
+                    .bind(actor)
+                    .bind(reason)
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            MpiChange::QueueReview {
+                patient_id,
+                candidate_id,
+                score,
+                explanation,
+            } => {
+                sqlx::query(sql::QUEUE_REVIEW)
+                    .bind(patient_id)
+                    .bind(candidate_id)
+                    .bind(score)
+                    .bind(explanation.to_string())
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            MpiChange::DecideReview {
+                id,
+                status,
+                actor,
+                reason,
+            } => {
+                sqlx::query(sql::DECIDE_REVIEW)
+                    .bind(status.code())
+                    .bind(actor)
+                    .bind(reason)
+                    .bind(at)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn link(row: &PgRow) -> Result<MpiLink> {
+    link_from_row(
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get::<&str, _>(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+        row.try_get(5)?,
+    )
+}
+
+/// Current links selected by `query`.
+pub(super) async fn links(conn: &mut PgConnection, query: &LinkQuery) -> Result<Vec<MpiLink>> {
+    let rows = match query {
+        LinkQuery::Person(person) => {
+            sqlx::query(sql::LINKS_OF_PERSON)
+                .bind(person)
+                .fetch_all(conn)
+                .await?
+        }
+        LinkQuery::IdHash(hash) => {
+            sqlx::query(sql::LINKS_OF_HASH)
+                .bind(hash)
+                .fetch_all(conn)
+                .await?
+        }
+        LinkQuery::Patients(ids) => {
+            sqlx::query(
+                "SELECT patient_id, person_id, kind, score, id_hash, linked_at FROM mpi_link \
+                 WHERE patient_id = ANY($1)",
+            )
+            .bind(ids)
+            .fetch_all(conn)
+            .await?
+        }
+    };
+    rows.iter().map(link).collect()
+}
+
+/// Ids of live Patients without a link, oldest write first.
+pub(super) async fn unlinked_patients(
+    conn: &mut PgConnection,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = sqlx::query(sql::UNLINKED)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+/// References never to be linked automatically with `reference`.
+pub(super) async fn no_links(conn: &mut PgConnection, reference: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query(sql::NO_LINKS)
+        .bind(reference)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
+/// Link-log entries, oldest first.
+pub(super) async fn log(conn: &mut PgConnection, query: &LogQuery) -> Result<Vec<MpiLogEntry>> {
+    let mut filters = Vec::new();
+    let mut n = 0;
+    if query.person.is_some() {
+        n += 1;
+        filters.push(format!("(person_id = ${n} OR previous_person_id = ${n})"));
+    }
+    if query.patient.is_some() {
+        n += 1;
+        filters.push(format!("(patient_id = ${n} OR other_patient_id = ${n})"));
+    }
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", filters.join(" AND "))
+    };
+    let text = format!(
+        "SELECT {LOG_COLUMNS} FROM mpi_link_log {filter} ORDER BY seq LIMIT ${}",
+        n + 1
+    );
+    let mut q = sqlx::query(&text);
+    if let Some(p) = &query.person {
+        q = q.bind(p);
+    }
+    if let Some(p) = &query.patient {
+        q = q.bind(p);
+    }
+    let rows = q
+        .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            LogRow {
+                seq: r.try_get(0)?,
+                at: r.try_get(1)?,
+                actor: r.try_get(2)?,
+                request_id: r.try_get(3)?,
+                action: r.try_get(4)?,
+                patient_id: r.try_get(5)?,
+                person_id: r.try_get(6)?,
+                previous_person_id: r.try_get(7)?,
+                other_patient_id: r.try_get(8)?,
+                reason: r.try_get(9)?,
+                detail: r.try_get(10)?,
+            }
+            .into_entry()
+        })
+        .collect()
+}
+
+/// Review items, oldest first.
+pub(super) async fn reviews(
+    conn: &mut PgConnection,
+    query: &ReviewQuery,
+) -> Result<Vec<MpiReview>> {
+    let mut filters = Vec::new();
+    let mut n = 0;
+    if query.id.is_some() {
+        n += 1;
+        filters.push(format!("id = ${n}"));
+    }
+    if query.status.is_some() {
+        n += 1;
+        filters.push(format!("status = ${n}"));
+    }
+    if query.patient.is_some() {
+        n += 1;
+        filters.push(format!("(patient_id = ${n} OR candidate_id = ${n})"));
+    }
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", filters.join(" AND "))
+    };
+    let text = format!(
+        "SELECT {REVIEW_COLUMNS} FROM mpi_review {filter} ORDER BY id LIMIT ${}",
+        n + 1
+    );
+    let mut q = sqlx::query(&text);
+    if let Some(id) = query.id {
+        q = q.bind(id);
+    }
+    if let Some(s) = query.status {
+        q = q.bind(s.code());
+    }
+    if let Some(p) = &query.patient {
+        q = q.bind(p);
+    }
+    let rows = q
+        .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            ReviewRow {
+                id: r.try_get(0)?,
+                patient_id: r.try_get(1)?,
+                candidate_id: r.try_get(2)?,
+                score: r.try_get(3)?,
+                explanation: r.try_get(4)?,
+                status: r.try_get(5)?,
+                created: r.try_get(6)?,
+                decided: r.try_get(7)?,
+                decided_by: r.try_get(8)?,
+                reason: r.try_get(9)?,
+            }
+            .into_review()
+        })
+        .collect()
+}
