@@ -3,6 +3,7 @@
 use crate::config::{Config, TokenConfig};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::mpi::operations as mdm;
 use crate::{
     auth, bundle, capabilities, create, delete, health, history, metrics, patch, read, search,
     update,
@@ -29,6 +30,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Static bearer tokens by token value.
     pub tokens: Arc<HashMap<String, TokenConfig>>,
+    /// The master patient index (`None` when disabled).
+    pub mpi: Option<Arc<crate::mpi::Mpi>>,
 }
 
 impl AppState {
@@ -39,7 +42,13 @@ impl AppState {
             .iter()
             .map(|t| (t.token.clone(), t.clone()))
             .collect();
+        // `hutong serve` checks the MPI configuration before it gets here.
+        let mpi = crate::mpi::start(&store, &config.mpi).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "master patient index disabled: bad configuration");
+            None
+        });
         AppState {
+            mpi,
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
@@ -79,6 +88,33 @@ pub fn router(state: AppState) -> Router {
             "/fhir/{type}/_search",
             axum::routing::post(search::post_search),
         )
+        .route(
+            "/fhir/{type}/$match",
+            axum::routing::post(mdm::patient_match),
+        )
+        .route(
+            "/fhir/{type}/$ihe-pix",
+            get(mdm::ihe_pix).post(mdm::ihe_pix),
+        )
+        .route("/fhir/{type}/$mdm-link", axum::routing::post(mdm::mdm_link))
+        .route(
+            "/fhir/{type}/$mdm-unlink",
+            axum::routing::post(mdm::mdm_unlink),
+        )
+        .route(
+            "/fhir/{type}/$merge",
+            axum::routing::post(mdm::patient_merge),
+        )
+        .route("/fhir/$mdm-review", get(mdm::review_list))
+        .route(
+            "/fhir/$mdm-review-accept",
+            axum::routing::post(mdm::review_accept),
+        )
+        .route(
+            "/fhir/$mdm-review-reject",
+            axum::routing::post(mdm::review_reject),
+        )
+        .route("/fhir/{type}/{id}/$mdm-history", get(mdm::history))
         .route("/fhir/{type}/_history", get(history::type_level))
         .route(
             "/fhir/{type}/{id}",
@@ -137,6 +173,11 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    if let Some(mpi) = state.mpi.clone() {
+        // Build the index behind the listener: writes and MPI operations wait for it.
+        let store = Arc::clone(&state.store);
+        tokio::spawn(async move { mpi.warm_up(store.as_ref()).await });
+    }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -43,6 +43,130 @@ pub struct ServeArgs {
     /// Number of residents of the demo region [default: 300].
     #[arg(long, env = "HUTONG_DEMO_RESIDENTS")]
     pub demo_residents: Option<usize>,
+    #[command(flatten)]
+    pub mpi: MpiArgs,
+}
+
+/// Master patient index options (also `[mpi]` in the TOML file).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct MpiArgs {
+    /// Turn write-time patient linking (and the MPI operations) off.
+    #[arg(long, env = "HUTONG_MPI_DISABLED")]
+    pub mpi_disabled: bool,
+    /// Match probability at or above which a Patient is linked automatically
+    /// [default: 0.995].
+    #[arg(long, env = "HUTONG_MPI_LINK_THRESHOLD")]
+    pub mpi_link_threshold: Option<f64>,
+    /// Match probability at or above which a pair is queued for review [default: 0.5].
+    #[arg(long, env = "HUTONG_MPI_REVIEW_THRESHOLD")]
+    pub mpi_review_threshold: Option<f64>,
+    /// Trained matching parameters written by `hutong mpi train` [default: the built-in
+    /// model, trained on 100,000 generated Chinese registrations].
+    #[arg(long, env = "HUTONG_MPI_MODEL")]
+    pub mpi_model: Option<PathBuf>,
+    /// Key of the keyed hash (HMAC-SHA256) under which citizen ID numbers are stored in
+    /// the MPI tables [default: a development key, with a warning].
+    #[arg(long, env = "HUTONG_MPI_HASH_KEY", hide_env_values = true)]
+    pub mpi_hash_key: Option<String>,
+    /// What to do with a Patient whose citizen ID number (身份证号) is invalid: `keep`
+    /// it with a data-quality tag and a warning, or `reject` it [default: keep].
+    #[arg(long, env = "HUTONG_MPI_INVALID_CITIZEN_ID")]
+    pub mpi_invalid_citizen_id: Option<InvalidCitizenId>,
+}
+
+/// Policy for a Patient whose citizen ID number is invalid.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum InvalidCitizenId {
+    /// Store it, tag it `invalid-citizen-id` and warn the caller; never use the number
+    /// as a key.
+    #[default]
+    Keep,
+    /// Refuse the write (422).
+    Reject,
+}
+
+/// The effective master patient index configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MpiConfig {
+    /// Write-time linking and the MPI operations are on.
+    pub enabled: bool,
+    /// Auto-link threshold (probability).
+    pub link_threshold: f64,
+    /// Review threshold (probability).
+    pub review_threshold: f64,
+    /// Trained model file (`None`: the built-in one).
+    pub model: Option<PathBuf>,
+    /// HMAC key for stored citizen ID hashes (`None`: the development key).
+    pub hash_key: Option<String>,
+    /// Invalid citizen ID numbers: keep with a flag, or reject.
+    pub invalid_citizen_id: InvalidCitizenId,
+}
+
+impl Default for MpiConfig {
+    fn default() -> Self {
+        MpiConfig {
+            enabled: true,
+            link_threshold: 0.995,
+            review_threshold: 0.5,
+            model: None,
+            hash_key: None,
+            invalid_citizen_id: InvalidCitizenId::Keep,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct MpiFileConfig {
+    enabled: Option<bool>,
+    link_threshold: Option<f64>,
+    review_threshold: Option<f64>,
+    model: Option<PathBuf>,
+    hash_key: Option<String>,
+    invalid_citizen_id: Option<InvalidCitizenId>,
+}
+
+impl MpiConfig {
+    /// Merges flags/environment over the `[mpi]` table over defaults, and checks the
+    /// thresholds (0 < review <= link <= 1).
+    fn load(args: &MpiArgs, file: Option<MpiFileConfig>) -> anyhow::Result<MpiConfig> {
+        let file = file.unwrap_or_default();
+        let d = MpiConfig::default();
+        let c = MpiConfig {
+            enabled: !args.mpi_disabled && file.enabled.unwrap_or(true),
+            link_threshold: args
+                .mpi_link_threshold
+                .or(file.link_threshold)
+                .unwrap_or(d.link_threshold),
+            review_threshold: args
+                .mpi_review_threshold
+                .or(file.review_threshold)
+                .unwrap_or(d.review_threshold),
+            model: args.mpi_model.clone().or(file.model),
+            hash_key: args.mpi_hash_key.clone().or(file.hash_key),
+            invalid_citizen_id: args
+                .mpi_invalid_citizen_id
+                .or(file.invalid_citizen_id)
+                .unwrap_or_default(),
+        };
+        if !(c.review_threshold > 0.0
+            && c.review_threshold <= c.link_threshold
+            && c.link_threshold <= 1.0)
+        {
+            anyhow::bail!(
+                "MPI thresholds must satisfy 0 < review ({}) <= link ({}) <= 1",
+                c.review_threshold,
+                c.link_threshold
+            );
+        }
+        Ok(c)
+    }
+
+    /// The configuration of `hutong import` and other tools: flags/environment only.
+    pub fn from_args(args: &MpiArgs) -> anyhow::Result<MpiConfig> {
+        MpiConfig::load(args, None)
+    }
 }
 
 /// One static bearer token (until the identity system lands).
@@ -78,6 +202,7 @@ struct FileConfig {
     demo_residents: Option<usize>,
     #[serde(default)]
     tokens: Vec<TokenConfig>,
+    mpi: Option<MpiFileConfig>,
 }
 
 /// The effective configuration of a running server.
@@ -92,6 +217,8 @@ pub struct Config {
     pub log_json: bool,
     /// Residents of the demo region to load on an empty database (`None`: no demo).
     pub demo_residents: Option<usize>,
+    /// Master patient index.
+    pub mpi: MpiConfig,
 }
 
 /// Default size of the demo region.
@@ -108,6 +235,7 @@ impl Default for Config {
             tokens: Vec::new(),
             log_json: false,
             demo_residents: None,
+            mpi: MpiConfig::default(),
         }
     }
 }
@@ -131,6 +259,7 @@ impl Config {
             None => FileConfig::default(),
         };
         let d = Config::default();
+        let mpi = MpiConfig::load(&args.mpi, file.mpi)?;
         let mut tokens = file.tokens;
         for spec in &args.tokens {
             let mut parts = spec.splitn(3, ':');
@@ -166,6 +295,7 @@ impl Config {
                     .or(file.demo_residents)
                     .unwrap_or(DEFAULT_DEMO_RESIDENTS)
             }),
+            mpi,
         })
     }
 }

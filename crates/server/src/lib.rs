@@ -26,6 +26,7 @@ pub mod health;
 pub mod history;
 pub mod import;
 pub mod metrics;
+pub mod mpi;
 pub mod negotiation;
 pub mod patch;
 pub mod read;

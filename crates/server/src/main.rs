@@ -55,6 +55,9 @@ struct ImportArgs {
     /// Files or directories (walked recursively for .json and .ndjson).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// Imported Patients are linked by the master patient index, as on the server.
+    #[command(flatten)]
+    mpi: hutong_server::config::MpiArgs,
 }
 
 #[derive(clap::Args)]
@@ -142,6 +145,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     if config.insecure_dev {
         tracing::warn!("--insecure-dev: requests without a bearer token are accepted as a development user; never use this in production");
     }
+    hutong_server::mpi::Mpi::new(&config.mpi).context("cannot load the MPI configuration")?;
     prepare_database(&config.database)?;
     let store = hutong_store::open(&config.database)
         .await
@@ -202,6 +206,8 @@ async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    let mpi_config = hutong_server::config::MpiConfig::from_args(&args.mpi)?;
+    hutong_server::mpi::start(&store, &mpi_config).context("cannot start the MPI")?;
     let ctx = AccessContext::system("hutong-import");
     let start = Instant::now();
     let mut total = 0u64;

@@ -50,9 +50,12 @@ pub async fn run_transaction(
             }
         }
     }
+    let mut entries = entries;
+    // Master patient index: citizen-ID check of Patient entries (tag + warning, or refuse).
+    let mpi_warnings =
+        crate::mpi::before_write(store, &mut entries).map_err(|(i, e)| locate(i, e))?;
     let mut tx = store.begin(ctx).await?;
     let mut results: Vec<Option<EntryResult>> = vec![None; entries.len()];
-    let mut entries = entries;
 
     // 1. Conditional creates and id assignment; map fullUrl → Type/id.
     let mut refmap: HashMap<String, String> = HashMap::new();
@@ -344,6 +347,19 @@ pub async fn run_transaction(
     tx.commit().await?;
     if search_parameters {
         crate::search_parameters::reinstall_after_write(store, ctx).await;
+    }
+    // Master patient index: link the written Patients (a second transaction; see mpi).
+    let written: Vec<&Versioned> = results
+        .iter()
+        .flatten()
+        .filter(|r| !r.is_read)
+        .filter_map(|r| r.version.as_ref())
+        .collect();
+    crate::mpi::after_commit(store, ctx, &written).await;
+    for (i, warning) in mpi_warnings {
+        if let Some(Some(r)) = results.get_mut(i) {
+            r.outcome.push(warning);
+        }
     }
     Ok(results
         .into_iter()

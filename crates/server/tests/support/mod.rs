@@ -96,13 +96,24 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// The configuration of [`TestServer::sqlite`] / [`TestServer::postgres`]: development
+/// mode, and the master patient index off, because its golden records (Person
+/// resources written after each Patient) would show in every test that counts resources,
+/// history or compartments. `tests/mpi.rs` runs with the MPI on (the product default).
+pub fn test_config() -> Config {
+    Config {
+        insecure_dev: true,
+        mpi: hutong_server::config::MpiConfig {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Config::default()
+    }
+}
+
 impl TestServer {
     pub async fn sqlite() -> TestServer {
-        Self::sqlite_with(Config {
-            insecure_dev: true,
-            ..Config::default()
-        })
-        .await
+        Self::sqlite_with(test_config()).await
     }
 
     pub async fn sqlite_with(config: Config) -> TestServer {
@@ -115,11 +126,7 @@ impl TestServer {
     }
 
     pub async fn postgres() -> Option<TestServer> {
-        Self::postgres_with(Config {
-            insecure_dev: true,
-            ..Config::default()
-        })
-        .await
+        Self::postgres_with(test_config()).await
     }
 
     pub async fn postgres_with(config: Config) -> Option<TestServer> {
