@@ -61,15 +61,16 @@ async fn estimate_total(
     if q.cursor.is_none() && page_rows <= q.count {
         return Ok(page_rows as u64);
     }
-    let text = plan
-        .count
-        .text
-        .replacen("SELECT COUNT(*)", "EXPLAIN SELECT 1", 1);
+    // The count query's plan: an aggregate (one row) over the matches; the estimate
+    // is the row count of the aggregate's input, the next plan node.
+    let text = format!("EXPLAIN {}", plan.count.text);
     let lines: Vec<(String,)> = bind(sqlx::query_as(&text), &plan.count.params)
         .fetch_all(&mut *conn)
         .await?;
     let rows = lines
-        .first()
+        .iter()
+        .filter(|(l,)| l.contains("rows="))
+        .nth(1)
         .and_then(|(l,)| l.split("rows=").nth(1))
         .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse::<u64>().ok())

@@ -757,15 +757,55 @@ pub(crate) fn plan(q: &SearchQuery, dialect: Dialect) -> Plan {
     page.push(&format!("{id_col}{}", if backward { " DESC" } else { "" }));
     page.push(" LIMIT ").int(q.count as i64 + 1);
 
-    let mut count = Sql::new(dialect);
-    count.push("SELECT COUNT(*) FROM resource r");
-    where_clause(&mut count, q);
+    let count = index_only_count(q, dialect).unwrap_or_else(|| {
+        let mut count = Sql::new(dialect);
+        count.push("SELECT COUNT(*) FROM resource r");
+        where_clause(&mut count, q);
+        count
+    });
     Plan {
         page,
         count,
         keys,
         backward,
     }
+}
+
+/// The count of a query with one plain index filter and nothing else, from the index
+/// alone: index rows exist only for live current versions (see the invariants), so
+/// `resource` need not be visited — `_summary=count` of a common code reads an index
+/// range instead of fetching every match.
+fn index_only_count(q: &SearchQuery, dialect: Dialect) -> Option<Sql> {
+    if q.resource_type.is_empty()
+        || q.compartment.is_some()
+        || q.patient_key.is_some()
+        || q.filters.len() != 1
+    {
+        return None;
+    }
+    let f = &q.filters[0];
+    match &f.condition {
+        Condition::Token { not: false, .. }
+        | Condition::String(..)
+        | Condition::TokenText(_)
+        | Condition::Date(_)
+        | Condition::Number(_)
+        | Condition::Quantity(_)
+        | Condition::Reference(_)
+        | Condition::ReferenceIdentifier(_)
+        | Condition::Uri(..)
+        | Condition::Composite(_)
+        | Condition::Missing(false) => {}
+        _ => return None,
+    }
+    let mut inner = Sql::new(dialect);
+    filter(&mut inner, &q.resource_type, f, "r", 0, false);
+    let select = inner.text.strip_prefix("r.id IN (")?.strip_suffix(')')?;
+    Some(Sql {
+        text: format!("SELECT COUNT(DISTINCT c.id) FROM ({select}) c"),
+        params: inner.params,
+        dialect: Some(dialect),
+    })
 }
 
 /// Whether the query needs the count query.
@@ -1000,6 +1040,28 @@ mod tests {
             .collect();
         let q = SearchQuery::parse(rt, &params, &ParseOptions::default()).expect("parses");
         plan(&q, Dialect::Sqlite).count.text
+    }
+
+    #[test]
+    fn a_lone_index_filter_is_counted_in_the_index_alone() {
+        let sql = where_sql("Observation", &[("code", "http://loinc.org|4548-4")]);
+        assert!(
+            sql.starts_with("SELECT COUNT(DISTINCT c.id) FROM (SELECT x.id FROM idx_token x"),
+            "{sql}"
+        );
+        assert!(!sql.contains("resource r"), "{sql}");
+        // anything that needs the resource row or a negation keeps the full count
+        for p in [
+            ("code:not", "x"),
+            ("_lastUpdated", "gt2020"),
+            ("subject:missing", "true"),
+        ] {
+            let sql = where_sql("Observation", &[p]);
+            assert!(
+                sql.starts_with("SELECT COUNT(*) FROM resource r"),
+                "{p:?}: {sql}"
+            );
+        }
     }
 
     #[test]
