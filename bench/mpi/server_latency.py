@@ -110,6 +110,7 @@ def main():
         log.close()
     linked = []
     for line in open(os.path.join(work, "serve.log"), encoding="utf-8", errors="replace"):
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line)
         m = re.search(r"MPI linked.*elapsed_us=(\d+)", line) or re.search(r"elapsed_us=(\d+).*MPI linked", line)
         if m:
             linked.append(int(m.group(1)) / 1000)
