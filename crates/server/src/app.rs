@@ -144,9 +144,27 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+            tracing::info_span!("request", method = %req.method(), uri = %redacted_uri(req.uri()), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The request target as logged: the path and the query parameter names, never their
+/// values — a search by `identifier=` or a PIX lookup carries a 身份证号, which must
+/// never reach a log in clear.
+pub fn redacted_uri(uri: &axum::http::Uri) -> String {
+    let path = uri.path();
+    match uri.query() {
+        None | Some("") => path.to_owned(),
+        Some(q) => {
+            let names: Vec<&str> = q
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split('=').next().unwrap_or(""))
+                .collect();
+            format!("{path}?{}", names.join("=…&") + "=…")
+        }
+    }
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -200,4 +218,25 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redacted_uri;
+
+    #[test]
+    fn query_values_never_reach_the_log() {
+        let uri: axum::http::Uri =
+            "/fhir/Patient/$ihe-pix?sourceIdentifier=urn:oid:2.16.156.10011.1.3|110105194912310021&_format=json"
+                .parse()
+                .unwrap();
+        let logged = redacted_uri(&uri);
+        assert_eq!(
+            logged,
+            "/fhir/Patient/$ihe-pix?sourceIdentifier=…&_format=…"
+        );
+        assert!(!logged.contains("110105"));
+        let plain: axum::http::Uri = "/fhir/Patient/1".parse().unwrap();
+        assert_eq!(redacted_uri(&plain), "/fhir/Patient/1");
+    }
 }
