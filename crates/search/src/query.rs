@@ -1162,6 +1162,16 @@ fn parse_quantity(raw: &str, v: &str) -> Result<QuantityValue, QueryError> {
     })
 }
 
+/// A reference component in the columns composite rows keep it in: `type|id`, a bare
+/// id, or the URL with no system (as `extract::component_parts` writes them).
+fn reference_token(r: RefValue) -> TokenValue {
+    match r {
+        RefValue::Local { ty: Some(t), id } => TokenValue::SystemCode(t, id),
+        RefValue::Local { ty: None, id } => TokenValue::Code(id),
+        RefValue::Url(u) => TokenValue::NoSystem(u),
+    }
+}
+
 /// `first$second` of a two-component composite parameter, each part parsed as the
 /// type of its component parameter.
 fn parse_composite(
@@ -1192,13 +1202,13 @@ fn parse_composite(
     }
     let first = match p1.ty {
         ParamType::Token => parse_token(first),
-        ParamType::Reference => {
-            match parse_reference(raw, first, None, &p1.targets, &options.base)? {
-                RefValue::Local { ty: Some(t), id } => TokenValue::SystemCode(t, id),
-                RefValue::Local { ty: None, id } => TokenValue::Code(id),
-                RefValue::Url(u) => TokenValue::NoSystem(u),
-            }
-        }
+        ParamType::Reference => reference_token(parse_reference(
+            raw,
+            first,
+            None,
+            &p1.targets,
+            &options.base,
+        )?),
         _ => {
             return Err(unsupported(
                 raw,
@@ -1208,15 +1218,13 @@ fn parse_composite(
     };
     let second = match p2.ty {
         ParamType::Token => CompositePart::Token(parse_token(second)),
-        ParamType::Reference => {
-            match parse_reference(raw, second, None, &p2.targets, &options.base)? {
-                RefValue::Local { ty: Some(t), id } => {
-                    CompositePart::Token(TokenValue::SystemCode(t, id))
-                }
-                RefValue::Local { ty: None, id } => CompositePart::Token(TokenValue::Code(id)),
-                RefValue::Url(u) => CompositePart::Token(TokenValue::NoSystem(u)),
-            }
-        }
+        ParamType::Reference => CompositePart::Token(reference_token(parse_reference(
+            raw,
+            second,
+            None,
+            &p2.targets,
+            &options.base,
+        )?)),
         ParamType::Uri => CompositePart::Token(TokenValue::NoSystem(unescape(second))),
         ParamType::String => CompositePart::String(normalize(&unescape(second))),
         ParamType::Quantity => CompositePart::Quantity(parse_quantity(raw, second)?),
