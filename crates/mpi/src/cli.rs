@@ -66,6 +66,11 @@ pub enum MpiCommand {
         /// (`rec-N-…` of FEBRL, `PN-k` of `hutong mpi generate`).
         #[arg(long)]
         truth: bool,
+        /// With `--truth`: write every pair that costs precision, recall or review
+        /// (true pairs not linked, false links, review pairs) with the field levels and
+        /// the rule that decided it, to this CSV file (no field values, only levels).
+        #[arg(long, requires = "truth")]
+        explain: Option<PathBuf>,
     },
     /// Estimate m/u parameters (EM, unsupervised) and write them to a file.
     Train {
@@ -219,6 +224,7 @@ pub async fn run(args: MpiArgs) -> Result<(), BoxError> {
             link_threshold,
             review_threshold,
             truth,
+            explain,
         } => {
             let start = Instant::now();
             let (features, opts) = load(&input)?;
@@ -297,9 +303,58 @@ pub async fn run(args: MpiArgs) -> Result<(), BoxError> {
                     s.review
                 );
             }
+            if let Some(path) = explain {
+                let rows = crate::evaluation::explain(
+                    &features,
+                    &blocks,
+                    &matcher,
+                    &pairs,
+                    opts.cross_source_only,
+                );
+                write_explanation(&path, &features, &rows)?;
+            }
             Ok(())
         }
     }
+}
+
+fn write_explanation(
+    path: &Path,
+    features: &[Features],
+    rows: &[crate::evaluation::ExplainedPair],
+) -> Result<(), BoxError> {
+    use crate::compare::{Field, FLAG_DIFFERENT_VALID_IDS, FLAG_HAN_NAMES, FLAG_SAME_VALID_ID};
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    write!(w, "left_id,right_id,same_entity,outcome,rule,probability")?;
+    for f in Field::ALL {
+        write!(w, ",{}", f.name())?;
+    }
+    writeln!(w, ",ids,han")?;
+    for e in rows {
+        write!(
+            w,
+            "{},{},{},{},{},{:.6}",
+            csv_field(&features[e.left as usize].id),
+            csv_field(&features[e.right as usize].id),
+            e.same_entity,
+            e.outcome.as_str(),
+            e.rule.as_str(),
+            e.probability
+        )?;
+        for f in Field::ALL {
+            write!(w, ",{}", e.pattern.level(f))?;
+        }
+        let ids = if e.pattern.has(FLAG_SAME_VALID_ID) {
+            "same_valid"
+        } else if e.pattern.has(FLAG_DIFFERENT_VALID_IDS) {
+            "different_valid"
+        } else {
+            ""
+        };
+        writeln!(w, ",{ids},{}", e.pattern.has(FLAG_HAN_NAMES))?;
+    }
+    w.flush()?;
+    Ok(())
 }
 
 fn csv_field(s: &str) -> String {

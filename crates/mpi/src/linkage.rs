@@ -111,6 +111,13 @@ impl Blocks {
         self.groups.len()
     }
 
+    /// True when some pass puts records `i` and `j` in one compared block (the pair is
+    /// a candidate), whichever pass that is.
+    pub fn shares_block(&self, i: u32, j: u32) -> bool {
+        let (a, b) = (&self.keys[i as usize], &self.keys[j as usize]);
+        (0..PASS_COUNT).any(|q| a[q] != 0 && a[q] == b[q] && !self.oversized[q].contains(&a[q]))
+    }
+
     /// True when an earlier pass already produced the pair.
     fn seen_earlier(&self, pass: usize, i: u32, j: u32) -> bool {
         let (a, b) = (&self.keys[i as usize], &self.keys[j as usize]);

@@ -59,6 +59,22 @@ pub enum Rule {
     Uncorroborated,
 }
 
+impl Rule {
+    /// Word used in explanations (`--explain` files).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::SameValidId => "same_valid_id",
+            Rule::Score => "score",
+            Rule::SameIdConflict => "same_id_conflict",
+            Rule::HomophoneOnly => "homophone_only",
+            Rule::DifferentValidIds => "different_valid_ids",
+            Rule::DifferentGivenName => "different_given_name",
+            Rule::WeaklyIdentified => "weakly_identified",
+            Rule::Uncorroborated => "uncorroborated",
+        }
+    }
+}
+
 /// Probability thresholds: `link` and above links, `review` and above is queued.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Thresholds {
