@@ -54,6 +54,10 @@ pub enum Rule {
     /// Capped at review: given names only loosely similar or birth dates plainly
     /// different, with no identifier to back the link.
     WeaklyIdentified,
+    /// Capped at review: the declared sexes differ and no ID number or other identifier
+    /// within one edit says the records are one person (a twin of the other sex shares
+    /// surname, birth date, address and phone).
+    SexConflict,
     /// Capped at review: only name, sex and birth date agree; no identifier, phone,
     /// address or postcode backs them (namesakes born the same day exist).
     Uncorroborated,
@@ -70,6 +74,7 @@ impl Rule {
             Rule::DifferentValidIds => "different_valid_ids",
             Rule::DifferentGivenName => "different_given_name",
             Rule::WeaklyIdentified => "weakly_identified",
+            Rule::SexConflict => "sex_conflict",
             Rule::Uncorroborated => "uncorroborated",
         }
     }
@@ -198,8 +203,17 @@ impl Matcher {
                 };
                 rule = Rule::HomophoneOnly;
             } else if p.has(FLAG_HAN_NAMES) && weakly_identified(p) && !same_name_same_home(p) {
-                decision = Decision::Review;
+                // As for homophones: a loosely similar name elsewhere, with no phone
+                // either, is not worth a reviewer's time.
+                decision = if p.level(Field::Address) <= 1 && p.level(Field::Phone) < 2 {
+                    Decision::NoLink
+                } else {
+                    Decision::Review
+                };
                 rule = Rule::WeaklyIdentified;
+            } else if p.has(FLAG_HAN_NAMES) && sex_conflict(p) {
+                decision = Decision::Review;
+                rule = Rule::SexConflict;
             } else if p.has(FLAG_HAN_NAMES) && uncorroborated(p) {
                 decision = Decision::Review;
                 rule = Rule::Uncorroborated;
@@ -286,11 +300,19 @@ impl Matcher {
 }
 
 /// Names agree only by sound (a homophone level on family or given name, no name part
-/// disagreeing less) while neither the ID number nor the phone corroborates.
+/// disagreeing less) while neither the ID number nor the phone corroborates. A phone
+/// within one edit corroborates: two mobile numbers one keystroke apart are a typo, not
+/// a coincidence (a household shares the very same number).
 pub fn homophone_only(p: Pattern) -> bool {
     let homophone = p.level(Field::Family) == 4 || p.level(Field::Given) == 4;
-    let corroborated = p.level(Field::CitizenId) >= 3 || p.level(Field::Phone) >= 3;
+    let corroborated = p.level(Field::CitizenId) >= 3 || p.level(Field::Phone) >= 2;
     homophone && !corroborated
+}
+
+/// Declared sexes differ and no ID number or other identifier within one edit backs the
+/// pair: sex is rarely mistyped, twins of the other sex share everything else.
+pub fn sex_conflict(p: Pattern) -> bool {
+    p.level(Field::Sex) == 1 && p.level(Field::CitizenId) < 3 && p.level(Field::Identifier) < 3
 }
 
 /// The very same name, written with the same characters, at the very same address, sex

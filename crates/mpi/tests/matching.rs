@@ -125,6 +125,79 @@ fn homophone_names_without_id_are_never_auto_linked() {
     assert_ne!(m.score(&c, &d).decision, Decision::Link);
 }
 
+fn with_sex(mut f: Features, sex: &str) -> Features {
+    f.sex = hutong_mpi::Sex::parse(sex);
+    f
+}
+
+#[test]
+fn homophone_names_with_a_phone_one_keystroke_apart_are_linked() {
+    let (m, _) = trained();
+    let addr = "浙江省杭州市西湖区文三路1号2单元";
+    let a = person("a", "张伟", "1980-03-07", "", "13812345678", addr);
+    let b = person("b", "张玮", "1980-03-07", "", "13812345670", addr);
+    let s = m.score(&a, &b);
+    assert_eq!(s.decision, Decision::Link, "{s:?}");
+    // without the phone it stays a question for a human
+    let c = person("c", "张玮", "1980-03-07", "", "", addr);
+    assert_eq!(m.score(&a, &c).decision, Decision::Review);
+    assert_eq!(m.score(&a, &c).rule, Rule::HomophoneOnly);
+}
+
+#[test]
+fn a_twin_of_the_other_sex_is_not_auto_linked() {
+    let (m, _) = trained();
+    let addr = "安徽省阜阳市颍州区工农路128号5单元";
+    let a = with_sex(
+        person("a", "沈冬", "1949-05-20", "", "13912348749", addr),
+        "男",
+    );
+    let b = with_sex(
+        person("b", "沈东", "1949-05-20", "", "13912348749", addr),
+        "女",
+    );
+    let s = m.score(&a, &b);
+    assert_ne!(s.decision, Decision::Link, "{s:?}");
+    assert_eq!(s.rule, Rule::SexConflict);
+    // the same pair with one sex unknown is a homophone backed by the phone
+    let c = person("c", "沈东", "1949-05-20", "", "13912348749", addr);
+    assert_eq!(m.score(&a, &c).decision, Decision::Link);
+}
+
+#[test]
+fn a_loosely_similar_name_elsewhere_without_phone_is_not_queued() {
+    let (m, _) = trained();
+    let a = person(
+        "a",
+        "曾均志",
+        "1997-10-21",
+        "",
+        "",
+        "浙江省杭州市西湖区文三路1号2单元",
+    );
+    let b = person(
+        "b",
+        "曾均浩",
+        "1997-10-21",
+        "",
+        "",
+        "浙江省宁波市海曙区中山路9号1单元",
+    );
+    let s = m.score(&a, &b);
+    assert_eq!(s.decision, Decision::NoLink, "{s:?}");
+    assert_eq!(s.rule, Rule::WeaklyIdentified);
+    // in the same county it is still worth a look
+    let c = person(
+        "c",
+        "曾均浩",
+        "1997-10-21",
+        "",
+        "",
+        "浙江省杭州市西湖区天目山路7号3单元",
+    );
+    assert_eq!(m.score(&a, &c).decision, Decision::Review);
+}
+
 #[test]
 fn homophone_names_with_the_same_id_are_linked() {
     let (m, _) = trained();
