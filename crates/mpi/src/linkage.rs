@@ -285,7 +285,10 @@ pub fn train(
     model
 }
 
-/// Scores every candidate pair and keeps those decided `link` or `review`.
+/// Scores every candidate pair and keeps those decided `link` or `review`, except review
+/// pairs whose two records the `link` pairs already join into one person: that question
+/// is settled, and the server does not queue it either (it reviews a registration only
+/// against candidates outside the person it was linked to).
 pub fn link(
     records: &[Features],
     blocks: &Blocks,
@@ -314,6 +317,10 @@ pub fn link(
     );
     let mut all: Vec<LinkedPair> = parts.into_iter().flatten().collect();
     all.sort_by_key(|p| (p.left, p.right));
+    let person = clusters(records.len(), &all);
+    all.retain(|p| {
+        p.decision == Decision::Link || person[p.left as usize] != person[p.right as usize]
+    });
     all
 }
 
