@@ -9,6 +9,9 @@ Usage (from the workspace root):
     cargo build --release -p hutong-server
     python3 bench/mpi/compare.py                 # FEBRL 1-4
     python3 bench/mpi/compare.py --chinese 100000 --chinese 1000000 [--splink-chinese 100000]
+    python3 bench/mpi/compare.py --hutong path/to/hutong …   # another build
+
+hutong's rows also give its review queue (pairs decided `review`) per 100 records.
 
 Creates bench/mpi/.venv (git-ignored) and installs bench/mpi/requirements.txt on first run.
 """
@@ -30,7 +33,8 @@ OUT = os.path.join(HERE, "out")
 
 def ensure_venv():
     py = os.path.join(VENV, "bin", "python")
-    if os.path.realpath(sys.executable) == os.path.realpath(py) or sys.prefix == VENV:
+    # A venv's python is a symlink to the base interpreter: compare prefixes, not paths.
+    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
         return
     if not os.path.exists(py):
         subprocess.check_call([sys.executable, "-m", "venv", VENV])
@@ -85,12 +89,14 @@ def run_hutong(files, mapping):
             rss = int(res.stderr.strip().splitlines()[-1]) / 1024
         except (ValueError, IndexError):
             pass
-    pairs = []
+    pairs, review = [], 0
     with open(links, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             if row["decision"] == "link":
                 pairs.append((row["left_id"], row["right_id"]))
-    return pairs, secs, rss
+            elif row["decision"] == "review":
+                review += 1
+    return pairs, secs, rss, review
 
 
 FEBRL_COLS = ["rec_id", "given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode", "state", "date_of_birth", "soc_sec_id"]
@@ -192,17 +198,21 @@ def chinese_splink(df):
     return run_splink([df], comparisons, blocking, training, "record_id")
 
 
-def row(table, data, tool, res, truth, secs, n, rss=None):
+def row(table, data, tool, res, truth, secs, n, rss=None, review=None):
     p, r, f, npred = score(res, truth)
-    table.append((data, tool, p, r, f, npred, secs, n / secs if secs else 0, rss))
+    per100 = None if review is None else review * 100 / n
+    table.append((data, tool, p, r, f, npred, secs, n / secs if secs else 0, rss, per100))
 
 
 def main():
+    global BIN
     ap = argparse.ArgumentParser()
     ap.add_argument("--chinese", type=int, action="append", default=[], help="also link N generated Chinese records")
     ap.add_argument("--splink-chinese", type=int, default=0, help="run Splink on the generated set of this size")
     ap.add_argument("--skip-febrl", action="store_true")
+    ap.add_argument("--hutong", default=BIN, help="hutong binary (default: the release build)")
     args = ap.parse_args()
+    BIN = os.path.abspath(args.hutong)
     ensure_venv()
     import pandas as pd
 
@@ -215,8 +225,8 @@ def main():
         dfs = [read_febrl(p) for p in paths]
         truth = true_pairs([list(d["rec_id"]) for d in dfs])
         n = sum(len(d) for d in dfs)
-        res, secs, rss = run_hutong(paths, "febrl")
-        row(table, name, "hutong", res, truth, secs, n, rss)
+        res, secs, rss, review = run_hutong(paths, "febrl")
+        row(table, name, "hutong", res, truth, secs, n, rss, review)
         res, secs = run_splink_safe(febrl_splink, dfs)
         row(table, name, "splink", res, truth, secs, n)
         res, secs = run_recordlinkage_febrl(dfs)
@@ -228,15 +238,15 @@ def main():
             subprocess.check_call([BIN, "mpi", "generate", "--records", str(size), "--seed", "7", "--output", path])
         df = pd.read_csv(path, dtype=str, keep_default_na=False).replace("", None)
         truth = true_pairs([list(df["record_id"])])
-        res, secs, rss = run_hutong([path], "chinese")
-        row(table, f"chinese{size}", "hutong", res, truth, secs, len(df), rss)
+        res, secs, rss, review = run_hutong([path], "chinese")
+        row(table, f"chinese{size}", "hutong", res, truth, secs, len(df), rss, review)
         if size == args.splink_chinese:
             res, secs = run_splink_safe(chinese_splink, df)
             row(table, f"chinese{size}", "splink", res, truth, secs, len(df))
     print()
-    print(f"{'data':14} {'tool':14} {'precision':>9} {'recall':>7} {'F1':>7} {'pairs':>8} {'secs':>8} {'rec/s':>9} {'RSS MB':>7}")
-    for d, t, p, r, f, npred, secs, rps, rss in table:
-        print(f"{d:14} {t:14} {p:9.4f} {r:7.4f} {f:7.4f} {npred:8d} {secs:8.2f} {rps:9.0f} {'-' if rss is None else round(rss):>7}")
+    print(f"{'data':14} {'tool':14} {'precision':>9} {'recall':>7} {'F1':>7} {'pairs':>8} {'secs':>8} {'rec/s':>9} {'RSS MB':>7} {'review/100':>10}")
+    for d, t, p, r, f, npred, secs, rps, rss, per100 in table:
+        print(f"{d:14} {t:14} {p:9.4f} {r:7.4f} {f:7.4f} {npred:8d} {secs:8.2f} {rps:9.0f} {'-' if rss is None else round(rss):>7} {'-' if per100 is None else f'{per100:.2f}':>10}")
 
 
 def run_splink_safe(fn, *a):
