@@ -195,8 +195,11 @@ impl Matcher {
                 rule = Rule::DifferentGivenName;
             } else if homophone_only(p) {
                 // A homophone namesake living elsewhere is not worth a reviewer's time;
-                // one at the same address or county is.
-                decision = if p.level(Field::Address) <= 1 {
+                // one at the same address or county is, unless the birth dates are
+                // plainly different too (two slips in one registration, against a
+                // namesake in a county of many thousands).
+                let address = p.level(Field::Address);
+                decision = if address <= 1 || (address < 4 && p.level(Field::BirthDate) == 1) {
                     Decision::NoLink
                 } else {
                     Decision::Review
@@ -204,8 +207,10 @@ impl Matcher {
                 rule = Rule::HomophoneOnly;
             } else if p.has(FLAG_HAN_NAMES) && weakly_identified(p) && !same_name_same_home(p) {
                 // As for homophones: a loosely similar name elsewhere, with no phone
-                // either, is not worth a reviewer's time.
-                decision = if p.level(Field::Address) <= 1 && p.level(Field::Phone) < 2 {
+                // either, is not worth a reviewer's time; nor is a plainly different
+                // birth date with the other sex (only the name and county agree).
+                let elsewhere = p.level(Field::Address) <= 1 && p.level(Field::Phone) < 2;
+                decision = if elsewhere || p.level(Field::Sex) == 1 {
                     Decision::NoLink
                 } else {
                     Decision::Review

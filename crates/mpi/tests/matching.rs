@@ -199,6 +199,76 @@ fn a_loosely_similar_name_elsewhere_without_phone_is_not_queued() {
 }
 
 #[test]
+fn a_homophone_with_another_birth_date_in_the_same_county_is_not_queued() {
+    let (m, _) = trained();
+    let a = person(
+        "a",
+        "张伟",
+        "1980-03-07",
+        "",
+        "",
+        "浙江省杭州市西湖区文三路1号2单元",
+    );
+    let b = person(
+        "b",
+        "张玮",
+        "1975-11-20",
+        "",
+        "",
+        "浙江省杭州市西湖区天目山路7号3单元",
+    );
+    let s = m.score(&a, &b);
+    assert_eq!(s.decision, Decision::NoLink, "{s:?}");
+    // at the very same address a human still looks
+    let c = person(
+        "c",
+        "张玮",
+        "1975-11-20",
+        "",
+        "",
+        "浙江省杭州市西湖区文三路1号2单元",
+    );
+    assert_ne!(m.score(&a, &c).decision, Decision::NoLink);
+}
+
+#[test]
+fn the_same_name_with_another_birth_date_and_sex_is_not_queued() {
+    let (m, _) = trained();
+    let a = with_sex(
+        person(
+            "a",
+            "曾均志",
+            "1997-10-21",
+            "",
+            "",
+            "浙江省杭州市西湖区文三路1号2单元",
+        ),
+        "男",
+    );
+    let b = with_sex(
+        person(
+            "b",
+            "曾均志",
+            "1962-04-09",
+            "",
+            "",
+            "浙江省杭州市西湖区天目山路7号3单元",
+        ),
+        "女",
+    );
+    let s = m.score(&a, &b);
+    assert_eq!(s.decision, Decision::NoLink, "{s:?}");
+    // the same sex leaves a possible birth-date slip for a human
+    let c = with_sex(b.clone(), "男");
+    assert_eq!(
+        m.score(&a, &c).decision,
+        Decision::Review,
+        "{:?}",
+        m.score(&a, &c)
+    );
+}
+
+#[test]
 fn homophone_names_with_the_same_id_are_linked() {
     let (m, _) = trained();
     let a = person("a", "张伟", "", "11010519491231002X", "", "");
