@@ -51,6 +51,9 @@ pub enum Rule {
     /// Not linked: the given names are different and no identifier agrees
     /// (twins and siblings share surname, address, phone and sometimes birth date).
     DifferentGivenName,
+    /// Capped at review: family and given names both differ, though an ID number
+    /// within one edit (or another identifier) agrees.
+    DifferentName,
     /// Capped at review: given names only loosely similar or birth dates plainly
     /// different, with no identifier to back the link.
     WeaklyIdentified,
@@ -73,6 +76,7 @@ impl Rule {
             Rule::HomophoneOnly => "homophone_only",
             Rule::DifferentValidIds => "different_valid_ids",
             Rule::DifferentGivenName => "different_given_name",
+            Rule::DifferentName => "different_name",
             Rule::WeaklyIdentified => "weakly_identified",
             Rule::SexConflict => "sex_conflict",
             Rule::Uncorroborated => "uncorroborated",
@@ -193,6 +197,14 @@ impl Matcher {
                 // What a household member looks like: shared address and phone.
                 decision = Decision::NoLink;
                 rule = Rule::DifferentGivenName;
+            } else if p.has(FLAG_HAN_NAMES)
+                && p.level(Field::Family) == 1
+                && p.level(Field::Given) == 1
+            {
+                // An ID number one edit away does not make two wholly different names
+                // one person (a twin's number mistyped lands next to the other's).
+                decision = Decision::Review;
+                rule = Rule::DifferentName;
             } else if homophone_only(p) {
                 // A homophone namesake living elsewhere is not worth a reviewer's time;
                 // one at the same address or county is, unless the birth dates are
@@ -344,22 +356,28 @@ pub fn names_or_birth_disagree(p: Pattern) -> bool {
 /// dates are plainly different: worth a human look, never an automatic merge.
 pub fn weakly_identified(p: Pattern) -> bool {
     // A shared phone backs a birth-date error when the name is spelled the same; it
-    // does not back a loosely similar given name (twins share the phone too).
+    // does not back a loosely similar given name (twins share the phone too), nor a
+    // homophone one (a parent and child of one household: 王新 and 王鑫).
     let corroborated = p.level(Field::CitizenId) >= 3
         || p.level(Field::Identifier) >= 3
-        || (p.level(Field::Phone) >= 3 && p.level(Field::Given) >= 4);
+        || (p.level(Field::Phone) >= 3
+            && p.level(Field::Given) == 5
+            && p.level(Field::Family) == 5);
     !corroborated && (p.level(Field::Given) == 2 || p.level(Field::BirthDate) == 1)
 }
 
 /// Nothing beyond name, sex and birth date agrees well: no ID number or other
 /// identifier within one edit, no phone, no postcode, and the addresses are not even
-/// in the same county.
+/// in the same county (or, when one birth date is unknown, not the same address).
 pub fn uncorroborated(p: Pattern) -> bool {
-    p.level(Field::CitizenId) < 3
+    let no_identifier = p.level(Field::CitizenId) < 3
         && p.level(Field::Identifier) < 3
         && p.level(Field::Phone) < 3
-        && p.level(Field::Address) < 2
-        && p.level(Field::Postcode) < 3
+        && p.level(Field::Postcode) < 3;
+    // With the birth date unknown on one side, name and sex are all that agree: the
+    // same county (not the same address) adds nothing a namesake would not share.
+    let undated = p.level(Field::BirthDate) == 0 && p.level(Field::Address) < 4;
+    no_identifier && (p.level(Field::Address) < 2 || undated)
 }
 
 /// A candidate returned by [`Matcher::match_record`].

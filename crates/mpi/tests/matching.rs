@@ -269,6 +269,58 @@ fn the_same_name_with_another_birth_date_and_sex_is_not_queued() {
 }
 
 #[test]
+fn the_same_name_in_the_same_county_without_a_birth_date_is_not_auto_linked() {
+    let (m, _) = trained();
+    let a = person(
+        "a",
+        "张峰",
+        "1969-12-28",
+        "",
+        "",
+        "浙江省杭州市西湖区文三路1号2单元",
+    );
+    let b = person(
+        "b",
+        "张峰",
+        "",
+        "",
+        "",
+        "浙江省杭州市西湖区天目山路7号3单元",
+    );
+    let s = m.score(&a, &b);
+    assert_ne!(s.decision, Decision::Link, "{s:?}");
+    assert_eq!(s.rule, Rule::Uncorroborated);
+    // at the very same address the score decides
+    let c = person("c", "张峰", "", "", "", "浙江省杭州市西湖区文三路1号2单元");
+    assert_ne!(m.score(&a, &c).rule, Rule::Uncorroborated);
+}
+
+#[test]
+fn wholly_different_names_are_not_linked_on_an_id_one_edit_away() {
+    let (m, _) = trained();
+    let addr = "浙江省杭州市西湖区文三路1号2单元";
+    let a = person("a", "杜志伟", "2004-05-20", "330106200405201234", "", addr);
+    let b = person("b", "沈秋苹", "2004-05-20", "330106200405201334", "", addr);
+    let s = m.score(&a, &b);
+    assert_ne!(s.decision, Decision::Link, "{s:?}");
+    assert_eq!(s.rule, Rule::DifferentName);
+}
+
+#[test]
+fn a_shared_phone_does_not_back_a_homophone_with_another_birth_date() {
+    let (m, _) = trained();
+    let addr = "浙江省杭州市西湖区文三路1号2单元";
+    // father and son of one household
+    let a = person("a", "王新", "1966-07-09", "", "13912341076", addr);
+    let b = person("b", "王鑫", "1993-02-11", "", "13912341076", addr);
+    let s = m.score(&a, &b);
+    assert_ne!(s.decision, Decision::Link, "{s:?}");
+    // the name spelled the same: a birth-date slip the phone and address back
+    let c = person("c", "王新", "1993-02-11", "", "13912341076", addr);
+    assert_ne!(m.score(&a, &c).rule, Rule::WeaklyIdentified);
+}
+
+#[test]
 fn homophone_names_with_the_same_id_are_linked() {
     let (m, _) = trained();
     let a = person("a", "张伟", "", "11010519491231002X", "", "");
