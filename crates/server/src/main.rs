@@ -234,6 +234,12 @@ async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
         }
     }
     bar.finish();
+    if total > 0 {
+        store
+            .analyze()
+            .await
+            .context("cannot refresh the planner statistics")?;
+    }
     let secs = start.elapsed().as_secs_f64();
     println!(
         "imported {total} resources in {secs:.1}s ({:.0} resources/s)",

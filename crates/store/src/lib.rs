@@ -147,6 +147,14 @@ pub trait Store: Send + Sync + 'static {
     /// and the console).
     async fn count(&self, ctx: &AccessContext, resource_type: Option<&str>) -> Result<u64>;
 
+    /// Refreshes the query planner's statistics after a bulk load (`hutong import` calls
+    /// it at its end): search plans on PostgreSQL depend on them, and autovacuum may not
+    /// have sampled a freshly loaded table yet. SQLite keeps no statistics (its plans
+    /// are pinned where it matters, see `search/mod.rs`), so the default does nothing.
+    async fn analyze(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Rebuilds search index rows of current resources after a search-parameter change,
     /// online and resumably (see `reindex.rs`): resumes the unfinished job with the same
     /// selector unless `spec.restart`, commits one batch per transaction with the job's

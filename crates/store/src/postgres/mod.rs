@@ -160,6 +160,17 @@ impl Store for PgStore {
         read::count(&mut *self.conn().await?, resource_type).await
     }
 
+    async fn analyze(&self) -> Result<()> {
+        // this schema's search tables only (a database may hold many schemas)
+        sqlx::query(
+            "ANALYZE resource, resource_identifier, idx_string, idx_token, idx_date, idx_number, \
+             idx_quantity, idx_reference, idx_uri, idx_composite, mpi_link",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn reindex(
         &self,
         spec: &crate::ReindexSpec,

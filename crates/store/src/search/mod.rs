@@ -358,6 +358,48 @@ fn driving_filter(q: &SearchQuery) -> Option<usize> {
     ranked.min().map(|(_, i)| i)
 }
 
+/// Whether a filter is one positive lookup in its index table, so the ids it yields are
+/// exactly live current resources (index rows exist only for those, see the invariants
+/// in `ARCHITECTURE.md`) and the `resource` table need not be consulted.
+fn plain_lookup(f: &Filter) -> bool {
+    matches!(
+        f.condition,
+        Condition::Token { not: false, .. }
+            | Condition::String(..)
+            | Condition::TokenText(_)
+            | Condition::Date(_)
+            | Condition::Number(_)
+            | Condition::Quantity(_)
+            | Condition::Reference(_)
+            | Condition::ReferenceIdentifier(_)
+            | Condition::Uri(..)
+            | Condition::Composite(_)
+            | Condition::Missing(false)
+    )
+}
+
+/// `(SELECT … ids of live `rt` resources matching `inner` …)` for a chain or `_has`: a
+/// plain lookup is answered by its index table alone (no visit to `resource` per id);
+/// anything else goes through the resource rows aliased `r`.
+fn live_ids(sql: &mut Sql, rt: &str, inner: &Filter, r: &str, depth: usize) {
+    if plain_lookup(inner) {
+        let start = sql.text.len();
+        filter(sql, rt, inner, r, depth, false);
+        let prefix = format!("{r}.id IN ");
+        debug_assert!(sql.text[start..].starts_with(&prefix));
+        // `(SELECT x.id FROM idx_… x WHERE …)`, parameters numbered in place
+        sql.text.replace_range(start..start + prefix.len(), "");
+        return;
+    }
+    sql.push(&format!(
+        "(SELECT {r}.id FROM resource {r} WHERE {r}.resource_type = "
+    ))
+    .text(rt)
+    .push(&format!(" AND NOT {r}.deleted AND "));
+    filter(sql, rt, inner, r, depth, false);
+    sql.push(")");
+}
+
 /// `{outer}.id [NOT] IN (SELECT x.id FROM idx_… x WHERE …)` for one filter on the
 /// resources aliased `outer` (an `EXISTS` when `correlated`, see [`open_filter`]);
 /// `depth` keeps the aliases of nested chains apart.
@@ -412,14 +454,10 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize, correl
             sql.push(&format!(" AND {x}.param = "))
                 .text(f.param)
                 .push(&format!(" AND {x}.target_type = "))
-                .text(target_type)
-                .push(&format!(
-                " AND {x}.target_id IN (SELECT {r}.id FROM resource {r} WHERE {r}.resource_type = "
-            ))
-                .text(target_type)
-                .push(&format!(" AND NOT {r}.deleted AND "));
-            filter(sql, target_type, inner, &r, depth + 1, false);
-            sql.push("))");
+                .text(target_type);
+            sql.push(&format!(" AND {x}.target_id IN "));
+            live_ids(sql, target_type, inner, &r, depth + 1);
+            sql.push(")");
             return;
         }
         Condition::Has { source_type, inner } => {
@@ -432,13 +470,9 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize, correl
                 .text(f.param)
                 .push(" AND ");
             same_type(sql, &format!("{x}.target_type"), rt, outer);
-            sql.push(&format!(
-                " AND {x}.id IN (SELECT {r}.id FROM resource {r} WHERE {r}.resource_type = "
-            ))
-            .text(source_type)
-            .push(&format!(" AND NOT {r}.deleted AND "));
-            filter(sql, source_type, inner, &r, depth + 1, false);
-            sql.push("))");
+            sql.push(&format!(" AND {x}.id IN "));
+            live_ids(sql, source_type, inner, &r, depth + 1);
+            sql.push(")");
             return;
         }
         Condition::Terminology(_) => {
@@ -725,6 +759,23 @@ fn keyset(sql: &mut Sql, q: &SearchQuery, c: &Cursor, id_col: &str) {
 /// Builds the page and count queries.
 pub(crate) fn plan(q: &SearchQuery, dialect: Dialect) -> Plan {
     let backward = q.cursor.as_ref().is_some_and(|c| c.backward);
+    let driver = index_driver(q);
+    let mut count = Sql::new(dialect);
+    if let Some(driver) = driver {
+        count.push("SELECT COUNT(DISTINCT d.id) ");
+        index_driven(&mut count, q, driver);
+    } else {
+        count.push("SELECT COUNT(*) FROM resource r");
+        where_clause(&mut count, q);
+    }
+    if let (Some(driver), true) = (driver, q.sort.is_empty()) {
+        return Plan {
+            page: index_page(q, driver, dialect, backward),
+            count,
+            keys: Vec::new(),
+            backward,
+        };
+    }
     let mut page = Sql::new(dialect);
     page.push("SELECT q.* FROM (SELECT r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted, r.kind, r.json");
     let mut keys = Vec::new();
@@ -757,12 +808,6 @@ pub(crate) fn plan(q: &SearchQuery, dialect: Dialect) -> Plan {
     page.push(&format!("{id_col}{}", if backward { " DESC" } else { "" }));
     page.push(" LIMIT ").int(q.count as i64 + 1);
 
-    let count = index_only_count(q, dialect).unwrap_or_else(|| {
-        let mut count = Sql::new(dialect);
-        count.push("SELECT COUNT(*) FROM resource r");
-        where_clause(&mut count, q);
-        count
-    });
     Plan {
         page,
         count,
@@ -771,41 +816,79 @@ pub(crate) fn plan(q: &SearchQuery, dialect: Dialect) -> Plan {
     }
 }
 
-/// The count of a query with one plain index filter and nothing else, from the index
-/// alone: index rows exist only for live current versions (see the invariants), so
-/// `resource` need not be visited — `_summary=count` of a common code reads an index
-/// range instead of fetching every match.
-fn index_only_count(q: &SearchQuery, dialect: Dialect) -> Option<Sql> {
-    if q.resource_type.is_empty()
-        || q.compartment.is_some()
-        || q.patient_key.is_some()
-        || q.filters.len() != 1
+/// The filter that drives an index-driven query ([`index_driven`]): one whose ids come
+/// from its index table alone, in a query that needs nothing of the resource row but its
+/// id (no compartment, patient key or `_lastUpdated`).
+fn index_driver(q: &SearchQuery) -> Option<usize> {
+    if q.resource_type.is_empty() || q.compartment.is_some() || q.patient_key.is_some() {
+        return None;
+    }
+    if q.filters
+        .iter()
+        .any(|f| matches!(f.condition, Condition::LastUpdated(_)))
     {
         return None;
     }
-    let f = &q.filters[0];
-    match &f.condition {
-        Condition::Token { not: false, .. }
-        | Condition::String(..)
-        | Condition::TokenText(_)
-        | Condition::Date(_)
-        | Condition::Number(_)
-        | Condition::Quantity(_)
-        | Condition::Reference(_)
-        | Condition::ReferenceIdentifier(_)
-        | Condition::Uri(..)
-        | Condition::Composite(_)
-        | Condition::Missing(false) => {}
-        _ => return None,
+    let i = driving_filter(q)?;
+    let f = &q.filters[i];
+    (plain_lookup(f) || matches!(f.condition, Condition::Chain { .. } | Condition::Has { .. }))
+        .then_some(i)
+}
+
+/// `FROM (SELECT x.id AS id FROM idx_… x WHERE …) d WHERE …` — the candidate ids straight
+/// from the driving filter's index rows, every other filter checked per candidate. Index
+/// rows exist only for live current versions (see the invariants in `ARCHITECTURE.md`),
+/// so a source id needs no visit to `resource`; the targets a `_has` yields do (a
+/// reference may point at a deleted or absent resource), through the live-row index.
+fn index_driven(sql: &mut Sql, q: &SearchQuery, driver: usize) {
+    let f = &q.filters[driver];
+    let start = sql.text.len();
+    filter(sql, &q.resource_type, f, "r", 0, false);
+    // `r.id IN (SELECT x.col FROM …)` → `(SELECT x.col AS id FROM …)`
+    let prefix = "r.id IN ";
+    debug_assert!(sql.text[start..].starts_with(prefix));
+    sql.text.replace_range(start..start + prefix.len(), "");
+    let from = start
+        + sql.text[start..]
+            .find(" FROM ")
+            .expect("a filter subquery selects FROM its index table");
+    sql.text.insert_str(from, " AS id");
+    sql.text.insert_str(start, "FROM ");
+    sql.push(" d WHERE 1 = 1");
+    if matches!(f.condition, Condition::Has { .. }) {
+        sql.push(" AND EXISTS (SELECT 1 FROM resource r WHERE r.resource_type = ")
+            .text(&q.resource_type)
+            .push(" AND r.id = d.id AND NOT r.deleted)");
     }
-    let mut inner = Sql::new(dialect);
-    filter(&mut inner, &q.resource_type, f, "r", 0, false);
-    let select = inner.text.strip_prefix("r.id IN (")?.strip_suffix(')')?;
-    Some(Sql {
-        text: format!("SELECT COUNT(DISTINCT c.id) FROM ({select}) c"),
-        params: inner.params,
-        dialect: Some(dialect),
-    })
+    for (i, g) in q.filters.iter().enumerate() {
+        if i != driver {
+            sql.push(" AND ");
+            filter(sql, &q.resource_type, g, "d", 0, true);
+        }
+    }
+}
+
+/// The page of an index-driven query in two steps: the page's ids from the index tables
+/// alone, in id order, stopping after `count + 1` (an index walk when the driving value
+/// is one equality); then the resource rows of those ids only. Joining `resource` first
+/// read the row of every match before the limit.
+fn index_page(q: &SearchQuery, driver: usize, dialect: Dialect, backward: bool) -> Sql {
+    let mut page = Sql::new(dialect);
+    page.push("SELECT r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted, r.kind, r.json FROM (SELECT DISTINCT d.id ");
+    index_driven(&mut page, q, driver);
+    if let Some(c) = &q.cursor {
+        page.push(" AND ");
+        keyset(&mut page, q, c, "d.id");
+    }
+    let desc = if backward { " DESC" } else { "" };
+    page.push(&format!(" ORDER BY d.id{desc} LIMIT "))
+        .int(q.count as i64 + 1)
+        .push(") p JOIN resource r ON r.resource_type = ")
+        .text(&q.resource_type)
+        .push(&format!(
+            " AND r.id = p.id WHERE NOT r.deleted ORDER BY r.id{desc}"
+        ));
+    page
 }
 
 /// Whether the query needs the count query.
@@ -1033,20 +1116,24 @@ mod tests {
     use super::*;
     use hutong_search::query::ParseOptions;
 
-    fn where_sql(rt: &str, params: &[(&str, &str)]) -> String {
+    fn plan_of(rt: &str, params: &[(&str, &str)]) -> Plan {
         let params: Vec<(String, String)> = params
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let q = SearchQuery::parse(rt, &params, &ParseOptions::default()).expect("parses");
-        plan(&q, Dialect::Sqlite).count.text
+        plan(&q, Dialect::Sqlite)
+    }
+
+    fn where_sql(rt: &str, params: &[(&str, &str)]) -> String {
+        plan_of(rt, params).count.text
     }
 
     #[test]
     fn a_lone_index_filter_is_counted_in_the_index_alone() {
         let sql = where_sql("Observation", &[("code", "http://loinc.org|4548-4")]);
         assert!(
-            sql.starts_with("SELECT COUNT(DISTINCT c.id) FROM (SELECT x.id FROM idx_token x"),
+            sql.starts_with("SELECT COUNT(DISTINCT d.id) FROM (SELECT x.id AS id FROM idx_token x"),
             "{sql}"
         );
         assert!(!sql.contains("resource r"), "{sql}");
@@ -1066,21 +1153,68 @@ mod tests {
 
     #[test]
     fn the_equality_filter_drives_and_ranges_are_checked_per_candidate() {
-        let sql = where_sql(
-            "Observation",
-            &[("date", "ge2025-01"), ("code", "http://loinc.org|4548-4")],
-        );
+        let params = [("date", "ge2025-01"), ("code", "http://loinc.org|4548-4")];
+        let plan = plan_of("Observation", &params);
+        for sql in [&plan.count.text, &plan.page.text] {
+            assert!(
+                sql.contains("FROM (SELECT x.id AS id FROM idx_token x"),
+                "{sql}"
+            );
+            assert!(
+                sql.contains(
+                    "EXISTS (SELECT 1 FROM idx_date x INDEXED BY idx_date_resource WHERE x.id = d.id AND"
+                ),
+                "{sql}"
+            );
+            assert!(!sql.contains("SELECT x.id FROM idx_date"), "{sql}");
+        }
+        // the page takes its ids from the index before it reads any resource row
+        let page = &plan.page.text;
+        let ids = page.find("SELECT DISTINCT d.id").expect("ids first");
+        let limit = page.find("LIMIT ?) p JOIN resource r").expect("then rows");
         assert!(
-            sql.contains("r.id IN (SELECT x.id FROM idx_token x"),
-            "{sql}"
+            ids < limit && !page[..limit].contains("resource r"),
+            "{page}"
         );
+        // a sort key needs the row: the one-step page, still driven by the token
+        let sorted = plan_of("Observation", &[params[0], params[1], ("_sort", "-date")]);
         assert!(
-            sql.contains(
-                "EXISTS (SELECT 1 FROM idx_date x INDEXED BY idx_date_resource WHERE x.id = r.id AND"
-            ),
-            "{sql}"
+            sorted
+                .page
+                .text
+                .contains("r.id IN (SELECT x.id FROM idx_token x"),
+            "{}",
+            sorted.page.text
         );
-        assert!(!sql.contains("r.id IN (SELECT x.id FROM idx_date"), "{sql}");
+    }
+
+    #[test]
+    fn chains_and_has_read_the_inner_index_without_the_resource_table() {
+        let chain = where_sql("Observation", &[("subject:Patient.identifier", "sys|123")]);
+        assert!(
+            chain.contains("x0.target_id IN (SELECT x.id FROM idx_token x"),
+            "{chain}"
+        );
+        assert!(!chain.contains("resource r1"), "{chain}");
+        // `_has` yields targets, which may be deleted: checked against the live rows
+        let has = plan_of("Patient", &[("_has:Observation:patient:code", "4548-4")]);
+        for sql in [&has.count.text, &has.page.text] {
+            assert!(
+                sql.contains("FROM (SELECT x0.target_id AS id FROM idx_reference x0"),
+                "{sql}"
+            );
+            assert!(
+                sql.contains("x0.id IN (SELECT x.id FROM idx_token x"),
+                "{sql}"
+            );
+            assert!(
+                sql.contains("EXISTS (SELECT 1 FROM resource r WHERE r.resource_type = ? AND r.id = d.id AND NOT r.deleted)"),
+                "{sql}"
+            );
+        }
+        // an inner filter that needs the resource row keeps it
+        let negated = where_sql("Observation", &[("subject:Patient.gender:not", "male")]);
+        assert!(negated.contains("FROM resource r1"), "{negated}");
     }
 
     #[test]
