@@ -762,8 +762,12 @@ pub(crate) fn plan(q: &SearchQuery, dialect: Dialect) -> Plan {
     let driver = index_driver(q);
     let mut count = Sql::new(dialect);
     if let Some(driver) = driver {
-        count.push("SELECT COUNT(DISTINCT d.id) ");
+        // `COUNT(*)` over `DISTINCT`, not `COUNT(DISTINCT …)`: both databases then take
+        // the ids in index order and skip repeats as they stream, instead of sorting
+        // (PostgreSQL) or building a temporary b-tree (SQLite) of every match.
+        count.push("SELECT COUNT(*) FROM (SELECT DISTINCT d.id ");
         index_driven(&mut count, q, driver);
+        count.push(") c");
     } else {
         count.push("SELECT COUNT(*) FROM resource r");
         where_clause(&mut count, q);
@@ -1133,7 +1137,9 @@ mod tests {
     fn a_lone_index_filter_is_counted_in_the_index_alone() {
         let sql = where_sql("Observation", &[("code", "http://loinc.org|4548-4")]);
         assert!(
-            sql.starts_with("SELECT COUNT(DISTINCT d.id) FROM (SELECT x.id AS id FROM idx_token x"),
+            sql.starts_with(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT d.id FROM (SELECT x.id AS id FROM idx_token x"
+            ),
             "{sql}"
         );
         assert!(!sql.contains("resource r"), "{sql}");

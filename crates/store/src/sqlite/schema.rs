@@ -277,6 +277,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX mpi_review_candidate ON mpi_review (candidate_id);
     ",
     ),
+    (
+        7,
+        "date checks per candidate from the index alone",
+        "
+    -- A date filter after the driving one is a correlated EXISTS per candidate, and a
+    -- date sort key a correlated MIN/MAX: with the bounds in the per-resource index both
+    -- are answered from it, without a table read per candidate (BENCHMARKS.md, Search at
+    -- 1M resources: token + date range).
+    DROP INDEX idx_date_resource;
+    CREATE INDEX idx_date_resource ON idx_date (resource_type, id, param, low, high);
+    ",
+    ),
 ];
 
 /// The migrations that add index tables or columns: applying one re-extracts the
