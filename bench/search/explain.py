@@ -99,6 +99,20 @@ def page(db, rt, filters, limit=51, sort=""):
             f"r.resource_type = '{rt}' AND {where}) q ORDER BY {order} LIMIT {limit}")
 
 
+def driver(rt, param, system, code):
+    """The driving token filter of an index-driven query (search/mod.rs `index_driven`)."""
+    return (f"SELECT x.id AS id FROM idx_token x WHERE x.resource_type = '{rt}' AND "
+            f"x.param = '{param}' AND ((x.code = '{code}' AND x.system = '{system}'))")
+
+
+def index_page(rt, select, others=(), limit=51):
+    """Two-step page (search/mod.rs `index_page`): ids from the index tables, then rows."""
+    where = "".join(f" AND {f.replace('= r.id', '= d.id')}" for f in others)
+    return (f"SELECT {COLS} FROM (SELECT DISTINCT d.id FROM ({select}) d WHERE 1 = 1{where} "
+            f"ORDER BY d.id LIMIT {limit}) p JOIN resource r ON r.resource_type = '{rt}' AND "
+            "r.id = p.id WHERE NOT r.deleted ORDER BY r.id")
+
+
 def main():
     kind = sys.argv[1]
     db = Db(kind, sys.argv[2] if len(sys.argv) > 2 else "")
@@ -125,25 +139,25 @@ def main():
         sort="(SELECT MAX(x.high) FROM idx_date x WHERE x.resource_type = r.resource_type "
              "AND x.id = r.id AND x.param = 'date')"))
     db.explain("search-token: Observation?code=http://loinc.org|4548-4",
-               page(db, "Observation", [hba1c]))
-    db.explain("search-token-date: Observation?code=…|4548-4&date=ge…&date=lt…", page(
-        db, "Observation", [
-            hba1c, date_filter(db, "x.high >=", start), date_filter(db, "x.low <", end)]))
-    db.explain(f"search-name: Patient?name={family}", page(db, "Patient", [
-        "r.id IN (SELECT x.id FROM idx_string x WHERE x.resource_type = 'Patient' AND "
-        f"x.param = 'name' AND ((x.norm >= '{family}' AND x.norm < {db.top(family)})))"]))
+               index_page("Observation", driver("Observation", "code", LOINC, HBA1C)))
+    db.explain("search-token-date: Observation?code=…|4548-4&date=ge…&date=lt…", index_page(
+        "Observation", driver("Observation", "code", LOINC, HBA1C),
+        [date_filter(db, "x.high >=", start), date_filter(db, "x.low <", end)]))
+    db.explain(f"search-name: Patient?name={family}", index_page("Patient",
+        "SELECT x.id AS id FROM idx_string x WHERE x.resource_type = 'Patient' AND "
+        f"x.param = 'name' AND ((x.norm >= '{family}' AND x.norm < {db.top(family)}))"))
     db.explain("search-identifier: Patient?identifier=…",
-               page(db, "Patient", [token("Patient", "identifier", ID_SYSTEM, ident)]))
-    db.explain("search-chain: Observation?subject:Patient.identifier=…", page(db, "Observation", [
-        "r.id IN (SELECT x0.id FROM idx_reference x0 WHERE x0.resource_type = 'Observation' AND "
-        "x0.param = 'subject' AND x0.target_type = 'Patient' AND x0.target_id IN (SELECT r1.id "
-        "FROM resource r1 WHERE r1.resource_type = 'Patient' AND NOT r1.deleted AND "
-        + token("Patient", "identifier", ID_SYSTEM, ident).replace("r.id", "r1.id", 1) + "))"]))
-    db.explain("search-has: Patient?_has:Observation:patient:code=…|4548-4", page(db, "Patient", [
-        "r.id IN (SELECT x0.target_id FROM idx_reference x0 WHERE x0.resource_type = 'Observation' "
-        "AND x0.param = 'patient' AND x0.target_type = 'Patient' AND x0.id IN (SELECT r1.id FROM "
-        "resource r1 WHERE r1.resource_type = 'Observation' AND NOT r1.deleted AND "
-        + hba1c.replace("r.id", "r1.id", 1) + "))"]))
+               index_page("Patient", driver("Patient", "identifier", ID_SYSTEM, ident)))
+    db.explain("search-chain: Observation?subject:Patient.identifier=…", index_page("Observation",
+        "SELECT x0.id AS id FROM idx_reference x0 WHERE x0.resource_type = 'Observation' AND "
+        "x0.param = 'subject' AND x0.target_type = 'Patient' AND x0.target_id IN ("
+        + driver("Patient", "identifier", ID_SYSTEM, ident).replace(" AS id", "") + ")"))
+    db.explain("search-has: Patient?_has:Observation:patient:code=…|4548-4", index_page("Patient",
+        "SELECT x0.target_id AS id FROM idx_reference x0 WHERE x0.resource_type = 'Observation' "
+        "AND x0.param = 'patient' AND x0.target_type = 'Patient' AND x0.id IN ("
+        + driver("Observation", "code", LOINC, HBA1C).replace(" AS id", "") + ")",
+        ["EXISTS (SELECT 1 FROM resource r WHERE r.resource_type = 'Patient' AND r.id = d.id "
+         "AND NOT r.deleted)"]))
     reports = page(db, "DiagnosticReport", [patient_ref("DiagnosticReport", patient)])
     db.explain("search-include, page: DiagnosticReport?patient=X", reports)
     ids = [r[0] for r in db.rows(f"SELECT id FROM ({reports}) p")] or ["none"]
@@ -160,8 +174,8 @@ def main():
                "x.param = 'encounter' AND x.target_type = 'Encounter' AND x.target_id IN ("
                + ", ".join(f"'{i}'" for i in ids[:50]) + ")) ORDER BY r.resource_type, r.id")
     db.explain("search-count: Observation?code=…|85354-9&_summary=count",
-               "SELECT COUNT(*) FROM resource r WHERE NOT r.deleted AND r.resource_type = "
-               f"'Observation' AND {token('Observation', 'code', LOINC, BP)}")
+               "SELECT COUNT(*) FROM (SELECT DISTINCT d.id FROM ("
+               + driver("Observation", "code", LOINC, BP) + ") d WHERE 1 = 1) c")
 
 
 if __name__ == "__main__":

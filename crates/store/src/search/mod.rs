@@ -358,6 +358,14 @@ fn driving_filter(q: &SearchQuery) -> Option<usize> {
     ranked.min().map(|(_, i)| i)
 }
 
+/// Whether resources of type `ty` have a canonical URL (a `url` parameter of type uri:
+/// ValueSet, Questionnaire, PlanDefinition …), so references may name them by it.
+fn has_canonical_url(ty: &str) -> bool {
+    hutong_search::registry::registry()
+        .param(ty, "url")
+        .is_some_and(|p| p.ty == ParamType::Uri)
+}
+
 /// Whether a filter is one positive lookup in its index table, so the ids it yields are
 /// exactly live current resources (index rows exist only for those, see the invariants
 /// in `ARCHITECTURE.md`) and the `resource` table need not be consulted.
@@ -569,6 +577,15 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize, correl
                         .push(" AND x.target_type = ")
                         .text(t)
                         .push(")");
+                    if has_canonical_url(t) {
+                        // a canonical reference (`Questionnaire/q1` written as the
+                        // questionnaire's `url`) resolves to the local resource too
+                        sql.push(" OR (x.url <> '' AND x.url IN (SELECT u.uri FROM idx_uri u WHERE u.resource_type = ")
+                            .text(t)
+                            .push(" AND u.id = ")
+                            .text(id)
+                            .push(" AND u.param = 'url'))");
+                    }
                 }
                 RefValue::Local { ty: None, id } => {
                     sql.push("x.target_id = ").text(id);
