@@ -109,8 +109,8 @@ def index_page(rt, select, others=(), limit=51):
     """Two-step page (search/mod.rs `index_page`): ids from the index tables, then rows."""
     where = "".join(f" AND {f.replace('= r.id', '= d.id')}" for f in others)
     return (f"SELECT {COLS} FROM (SELECT DISTINCT d.id FROM ({select}) d WHERE 1 = 1{where} "
-            f"ORDER BY d.id LIMIT {limit}) p JOIN resource r ON r.resource_type = '{rt}' AND "
-            "r.id = p.id WHERE NOT r.deleted ORDER BY r.id")
+            f"ORDER BY d.id LIMIT {limit}) p CROSS JOIN resource r WHERE r.resource_type = '{rt}' "
+            "AND r.id = p.id AND NOT r.deleted ORDER BY r.id")
 
 
 def main():
