@@ -105,6 +105,11 @@ def driver(rt, param, system, code):
             f"x.param = '{param}' AND ((x.code = '{code}' AND x.system = '{system}'))")
 
 
+def by_target(db):
+    """SQLite names the target index for a lookup by target id (search/mod.rs `open_filter`)."""
+    return " INDEXED BY idx_reference_target" if db.kind == "sqlite" else ""
+
+
 def index_page(rt, select, others=(), limit=51):
     """Two-step page (search/mod.rs `index_page`): ids from the index tables, then rows."""
     where = "".join(f" AND {f.replace('= r.id', '= d.id')}" for f in others)
@@ -149,7 +154,7 @@ def main():
     db.explain("search-identifier: Patient?identifier=…",
                index_page("Patient", driver("Patient", "identifier", ID_SYSTEM, ident)))
     db.explain("search-chain: Observation?subject:Patient.identifier=…", index_page("Observation",
-        "SELECT x0.id AS id FROM idx_reference x0 WHERE x0.resource_type = 'Observation' AND "
+        f"SELECT x0.id AS id FROM idx_reference x0{by_target(db)} WHERE x0.resource_type = 'Observation' AND "
         "x0.param = 'subject' AND x0.target_type = 'Patient' AND x0.target_id IN ("
         + driver("Patient", "identifier", ID_SYSTEM, ident).replace(" AS id", "") + ")"))
     db.explain("search-has: Patient?_has:Observation:patient:code=…|4548-4", index_page("Patient",
@@ -158,7 +163,9 @@ def main():
         + driver("Observation", "code", LOINC, HBA1C).replace(" AS id", "") + ")",
         ["EXISTS (SELECT 1 FROM resource r WHERE r.resource_type = 'Patient' AND r.id = d.id "
          "AND NOT r.deleted)"]))
-    reports = page(db, "DiagnosticReport", [patient_ref("DiagnosticReport", patient)])
+    reports = index_page("DiagnosticReport",
+        f"SELECT x.id AS id FROM idx_reference x{by_target(db)} WHERE x.resource_type = "
+        f"'DiagnosticReport' AND x.param = 'patient' AND (x.target_id = '{patient}')")
     db.explain("search-include, page: DiagnosticReport?patient=X", reports)
     ids = [r[0] for r in db.rows(f"SELECT id FROM ({reports}) p")] or ["none"]
     db.explain("search-include, include round: _include=DiagnosticReport:result",
