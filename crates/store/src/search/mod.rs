@@ -732,10 +732,17 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery) {
 
 /// The column expression and kind of one sort key.
 fn sort_expr(sql: &mut Sql, k: &SortKey) -> KeyKind {
+    sort_expr_on(sql, k, None)
+}
+
+/// [`sort_expr`] over the resources aliased `r`, or, with `ids = Some(type)`, over the
+/// candidate ids `d.id` of an index-driven query of that type (no resource row: `_id`
+/// and index-table keys only, see [`index_sortable`]).
+fn sort_expr_on(sql: &mut Sql, k: &SortKey, ids: Option<&str>) -> KeyKind {
     let agg = if k.descending { "MAX" } else { "MIN" };
     let (col, kind) = match (k.param, k.ty) {
         ("_id", _) => {
-            sql.push("r.id");
+            sql.push(if ids.is_some() { "d.id" } else { "r.id" });
             return KeyKind::Text;
         }
         ("_lastUpdated", _) => {
@@ -754,13 +761,94 @@ fn sort_expr(sql: &mut Sql, k: &SortKey) -> KeyKind {
         (_, ParamType::Uri) => ("uri", KeyKind::Text),
         _ => ("code", KeyKind::Text),
     };
-    sql.push(&format!(
-        "(SELECT {agg}(x.{col}) FROM {} x WHERE x.resource_type = r.resource_type AND x.id = r.id AND x.param = ",
-        table(k.ty)
-    ))
-    .text(k.param)
-    .push(")");
+    let table = table(k.ty);
+    match ids {
+        Some(rt) => {
+            // SQLite: the per-resource index, not a MIN/MAX walk of the lookup index
+            let hint = match sql.dialect {
+                Some(Dialect::Sqlite) => format!(" INDEXED BY {table}_resource"),
+                _ => String::new(),
+            };
+            sql.push(&format!(
+                "(SELECT {agg}(x.{col}) FROM {table} x{hint} WHERE x.resource_type = "
+            ))
+            .text(rt)
+            .push(" AND x.id = d.id AND x.param = ");
+        }
+        None => {
+            sql.push(&format!(
+                "(SELECT {agg}(x.{col}) FROM {table} x WHERE x.resource_type = r.resource_type AND x.id = r.id AND x.param = "
+            ));
+        }
+    }
+    sql.text(k.param).push(")");
     kind
+}
+
+/// Whether every sort key can be read from the index tables (or is the id), so an
+/// index-driven query can sort before it reads any resource row.
+fn index_sortable(q: &SearchQuery) -> bool {
+    q.sort
+        .iter()
+        .all(|k| !matches!(k.param, "_lastUpdated" | "_type"))
+}
+
+/// `ORDER BY` terms for the sort keys `{alias}.k{i}` (missing values last in the
+/// forward order), then `id_col`.
+fn order_terms(sql: &mut Sql, q: &SearchQuery, alias: &str, id_col: &str, backward: bool) {
+    for (i, k) in q.sort.iter().enumerate() {
+        let desc = k.descending != backward;
+        sql.push(&format!(
+            "({alias}.k{i} IS NULL){}, {alias}.k{i}{}, ",
+            if backward { " DESC" } else { "" },
+            if desc { " DESC" } else { "" }
+        ));
+    }
+    sql.push(&format!("{id_col}{}", if backward { " DESC" } else { "" }));
+}
+
+/// The page of an index-driven query with sort keys: the candidates' ids and keys from
+/// the index tables alone (O(matches) index reads, no resource row), sorted and cut to
+/// `count + 1`; then those rows.
+fn index_sorted_page(
+    q: &SearchQuery,
+    driver: usize,
+    dialect: Dialect,
+    backward: bool,
+) -> (Sql, Vec<KeyKind>) {
+    let mut page = Sql::new(dialect);
+    page.push(
+        "SELECT r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted, r.kind, r.json",
+    );
+    for i in 0..q.sort.len() {
+        page.push(&format!(", p.k{i}"));
+    }
+    page.push(" FROM (SELECT q.* FROM (SELECT DISTINCT d.id");
+    let mut keys = Vec::new();
+    for (i, k) in q.sort.iter().enumerate() {
+        page.push(", ");
+        keys.push(sort_expr_on(&mut page, k, Some(&q.resource_type)));
+        page.push(&format!(" AS k{i}"));
+    }
+    page.push(" ");
+    index_driven(&mut page, q, driver);
+    page.push(") q");
+    let id_col = match dialect {
+        Dialect::Postgres => "q.id COLLATE \"C\"",
+        Dialect::Sqlite => "q.id",
+    };
+    if let Some(c) = &q.cursor {
+        page.push(" WHERE ");
+        keyset(&mut page, q, c, id_col);
+    }
+    page.push(" ORDER BY ");
+    order_terms(&mut page, q, "q", id_col, backward);
+    page.push(" LIMIT ").int(q.count as i64 + 1);
+    page.push(") p CROSS JOIN resource r WHERE r.resource_type = ")
+        .text(&q.resource_type)
+        .push(" AND r.id = p.id AND NOT r.deleted ORDER BY ");
+    order_terms(&mut page, q, "p", "r.id", backward);
+    (page, keys)
 }
 
 fn bind_value(sql: &mut Sql, v: &SortValue) {
@@ -839,13 +927,24 @@ pub(crate) fn plan(q: &SearchQuery, dialect: Dialect) -> Plan {
         count.push("SELECT COUNT(*) FROM resource r");
         where_clause(&mut count, q);
     }
-    if let (Some(driver), true) = (driver, q.sort.is_empty()) {
-        return Plan {
-            page: index_page(q, driver, dialect, backward),
-            count,
-            keys: Vec::new(),
-            backward,
-        };
+    if let Some(driver) = driver {
+        if q.sort.is_empty() {
+            return Plan {
+                page: index_page(q, driver, dialect, backward),
+                count,
+                keys: Vec::new(),
+                backward,
+            };
+        }
+        if index_sortable(q) {
+            let (page, keys) = index_sorted_page(q, driver, dialect, backward);
+            return Plan {
+                page,
+                count,
+                keys,
+                backward,
+            };
+        }
     }
     let mut page = Sql::new(dialect);
     page.push("SELECT q.* FROM (SELECT r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted, r.kind, r.json");
@@ -867,16 +966,7 @@ pub(crate) fn plan(q: &SearchQuery, dialect: Dialect) -> Plan {
         keyset(&mut page, q, c, id_col);
     }
     page.push(" ORDER BY ");
-    for (i, k) in q.sort.iter().enumerate() {
-        let desc = k.descending != backward;
-        // missing values last in the forward order
-        page.push(&format!(
-            "(q.k{i} IS NULL){}, q.k{i}{}, ",
-            if backward { " DESC" } else { "" },
-            if desc { " DESC" } else { "" }
-        ));
-    }
-    page.push(&format!("{id_col}{}", if backward { " DESC" } else { "" }));
+    order_terms(&mut page, q, "q", id_col, backward);
     page.push(" LIMIT ").int(q.count as i64 + 1);
 
     Plan {
@@ -1254,15 +1344,25 @@ mod tests {
             ids < limit && !page[..limit].contains("resource r"),
             "{page}"
         );
-        // a sort key needs the row: the one-step page, still driven by the token
+        // sort keys from the index tables: still no resource row before the limit
         let sorted = plan_of("Observation", &[params[0], params[1], ("_sort", "-date")]);
+        let page = &sorted.page.text;
         assert!(
-            sorted
+            page.contains("SELECT DISTINCT d.id, (SELECT MAX(x.high) FROM idx_date x INDEXED BY idx_date_resource WHERE x.resource_type = ? AND x.id = d.id"),
+            "{page}"
+        );
+        let limit = page.find(") p CROSS JOIN resource r").expect("then rows");
+        assert!(!page[..limit].contains("resource r"), "{page}");
+        assert_eq!(sorted.keys, vec![KeyKind::Int]);
+        // `_lastUpdated` lives in the resource row: the one-step page, driven by the token
+        let by_update = plan_of("Observation", &[params[1], ("_sort", "_lastUpdated")]);
+        assert!(
+            by_update
                 .page
                 .text
                 .contains("r.id IN (SELECT x.id FROM idx_token x"),
             "{}",
-            sorted.page.text
+            by_update.page.text
         );
     }
 
