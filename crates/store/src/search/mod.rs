@@ -627,7 +627,7 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize, correl
                         .push(" AND x.target_type = ")
                         .text(t)
                         .push(")");
-                    if has_canonical_url(t) {
+                    if correlated && has_canonical_url(t) {
                         // a canonical reference (`Questionnaire/q1` written as the
                         // questionnaire's `url`) resolves to the local resource too
                         sql.push(" OR (x.url <> '' AND x.url IN (SELECT u.uri FROM idx_uri u WHERE u.resource_type = ")
@@ -645,6 +645,42 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize, correl
                     sql.push("(x.url = ").text(u).push(" AND x.url <> '')");
                 }
             });
+            let canonical: Vec<(&str, &str)> = values
+                .iter()
+                .filter_map(|v| match v {
+                    RefValue::Local { ty: Some(t), id } if has_canonical_url(t) => {
+                        Some((t.as_str(), id.as_str()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !correlated && !canonical.is_empty() {
+                // The canonical form as a second branch, each on its own index: an OR of
+                // the two inside one WHERE made SQLite (no statistics) scan every
+                // reference row of the type.
+                let hint = match sql.dialect {
+                    Some(Dialect::Sqlite) => " INDEXED BY idx_reference_url",
+                    _ => "",
+                };
+                sql.push(&format!(
+                    " UNION ALL SELECT x.id FROM idx_reference x{hint} WHERE "
+                ));
+                same_type(sql, "x.resource_type", rt, outer);
+                sql.push(" AND x.param = ")
+                    .text(f.param)
+                    .push(" AND x.url <> '' AND x.url IN (SELECT u.uri FROM idx_uri u WHERE u.param = 'url' AND (");
+                for (i, (t, id)) in canonical.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(" OR ");
+                    }
+                    sql.push("(u.resource_type = ")
+                        .text(t)
+                        .push(" AND u.id = ")
+                        .text(id)
+                        .push(")");
+                }
+                sql.push("))");
+            }
         }
         Condition::ReferenceIdentifier(values) => {
             sql.push(" AND ");
@@ -1390,6 +1426,18 @@ mod tests {
                 "{sql}"
             );
         }
+        // a canonical-capable target: the url form is a second branch on its own index
+        let canonical = plan_of(
+            "QuestionnaireResponse",
+            &[("questionnaire", "Questionnaire/q1")],
+        );
+        assert!(
+            canonical.page.text.contains(
+                "UNION ALL SELECT x.id FROM idx_reference x INDEXED BY idx_reference_url WHERE"
+            ),
+            "{}",
+            canonical.page.text
+        );
         // an inner filter that needs the resource row keeps it
         let negated = where_sql("Observation", &[("subject:Patient.gender:not", "male")]);
         assert!(negated.contains("FROM resource r1"), "{negated}");
