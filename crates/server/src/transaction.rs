@@ -52,7 +52,7 @@ pub async fn run_transaction(
     }
     let mut entries = entries;
     // Master patient index: citizen-ID check of Patient entries (tag + warning, or refuse).
-    let mpi_warnings =
+    let mut mpi_warnings =
         crate::mpi::before_write(store, &mut entries).map_err(|(i, e)| locate(i, e))?;
     let mut tx = store.begin(ctx).await?;
     let mut results: Vec<Option<EntryResult>> = vec![None; entries.len()];
@@ -273,9 +273,16 @@ pub async fn run_transaction(
                         ApiError::bad_request("PATCH needs a resource id in the URL"),
                     )
                 })?;
-                let patched = apply_patch(tx.as_mut(), e, &rt, &id)
+                let mut patched = apply_patch(tx.as_mut(), e, &rt, &id)
                     .await
                     .map_err(|err| locate(i, err))?;
+                if rt == "Patient" {
+                    if let Some(w) = crate::mpi::check_patched(store, &mut patched)
+                        .map_err(|err| locate(i, err))?
+                    {
+                        mpi_warnings.insert(i, w);
+                    }
+                }
                 PendingWrite {
                     kind: WriteKind::Update,
                     resource_type: rt,

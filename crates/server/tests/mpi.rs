@@ -482,6 +482,62 @@ async fn invalid_citizen_id_is_flagged_and_never_a_key(s: &TestServer) {
     assert_eq!(links[0].id_hash, None);
 }
 
+async fn a_patch_is_held_to_the_citizen_id_rules(s: &TestServer) {
+    let good = citizen_id("330106", "19800101", "556");
+    let mut r = Registration::new("孙", "丽", "1980-01-01");
+    r.gender = "female";
+    r.citizen_id = Some(good.clone());
+    let id = register(s, &r).await;
+    let read = s.get(&format!("Patient/{id}")).await;
+    let at = read.body["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|i| i["value"] == good.as_str())
+        .expect("the number is stored");
+    let mut bad = good.clone();
+    let last = if bad.ends_with('1') { '2' } else { '1' };
+    bad.pop();
+    bad.push(last);
+    let patch = |value: &str| {
+        let body =
+            json!([{ "op": "replace", "path": format!("/identifier/{at}/value"), "value": value }]);
+        s.client
+            .patch(s.url(&format!("Patient/{id}")))
+            .header("content-type", "application/json-patch+json")
+            .header("prefer", "return=OperationOutcome")
+            .body(body.to_string())
+            .send()
+    };
+    // an invalid number patched in is flagged and reported, as on a PUT
+    let a = TestServer::answer(patch(&bad).await.unwrap()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.diagnostics());
+    assert_eq!(a.body["issue"][0]["severity"], "warning", "{}", a.body);
+    assert!(
+        !a.body.to_string().contains(&bad),
+        "the number is not echoed"
+    );
+    let read = s.get(&format!("Patient/{id}")).await;
+    assert!(
+        read.body["meta"]["tag"]
+            .to_string()
+            .contains("invalid-citizen-id"),
+        "{}",
+        read.body
+    );
+    // patching the valid number back clears the flag
+    let b = TestServer::answer(patch(&good).await.unwrap()).await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.diagnostics());
+    let read = s.get(&format!("Patient/{id}")).await;
+    assert!(
+        !read.body["meta"]["tag"]
+            .to_string()
+            .contains("invalid-citizen-id"),
+        "{}",
+        read.body
+    );
+}
+
 async fn nothing_in_the_mpi_tables_holds_an_id_number_in_clear(s: &TestServer) {
     let a = register(s, &zhang_wei_a()).await;
     register(s, &zhang_wei_b()).await;
@@ -577,6 +633,7 @@ both_backends_with_mpi!(
     unlinked_pair_is_never_relinked_automatically,
     merge_combines_golden_records_and_keeps_the_source_readable,
     invalid_citizen_id_is_flagged_and_never_a_key,
+    a_patch_is_held_to_the_citizen_id_rules,
     nothing_in_the_mpi_tables_holds_an_id_number_in_clear,
 );
 

@@ -535,6 +535,16 @@ pub fn before_write(
     Ok(warnings)
 }
 
+/// The same citizen-ID check for a Patient that only exists inside the transaction (the
+/// result of a PATCH): a patch cannot slip an invalid number past the policy, nor keep
+/// the data-quality tag after it fixes the number.
+pub fn check_patched(store: &dyn Store, patient: &mut Value) -> Result<Option<Issue>, ApiError> {
+    match for_store(store) {
+        Some(mpi) => registration::check(patient, mpi.invalid_citizen_id),
+        None => Ok(None),
+    }
+}
+
 /// After a write committed: links its Patients (one transaction for all of them).
 /// A failure is logged and repaired by the catch-up pass before the next linking; the
 /// write itself stands.
