@@ -22,14 +22,21 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+/// The lookup key of a bearer token: its SHA-256. Lookups then compare digests, so the
+/// time a comparison takes says nothing about how much of a guessed token was right.
+pub fn token_key(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
 /// State shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
-    /// Static bearer tokens by token value.
-    pub tokens: Arc<HashMap<String, TokenConfig>>,
+    /// Static bearer tokens by the SHA-256 of the token value ([`token_key`]).
+    pub tokens: Arc<HashMap<[u8; 32], TokenConfig>>,
     /// The master patient index (`None` when disabled).
     pub mpi: Option<Arc<crate::mpi::Mpi>>,
 }
@@ -40,7 +47,7 @@ impl AppState {
         let tokens = config
             .tokens
             .iter()
-            .map(|t| (t.token.clone(), t.clone()))
+            .map(|t| (token_key(&t.token), t.clone()))
             .collect();
         // `hutong serve` checks the MPI configuration before it gets here.
         let mpi = crate::mpi::start(&store, &config.mpi).unwrap_or_else(|e| {

@@ -30,7 +30,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         })
         .map(str::trim);
     let ctx = match token {
-        Some(t) => match state.tokens.get(t) {
+        Some(t) => match state.tokens.get(&crate::app::token_key(t)) {
             Some(cfg) => AccessContext {
                 subject: cfg.subject.clone(),
                 institution: cfg.institution.clone(),
