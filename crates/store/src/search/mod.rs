@@ -397,17 +397,24 @@ fn plain_lookup(f: &Filter) -> bool {
     )
 }
 
+/// A filter's subquery on its own, `(SELECT x.col FROM idx_… x WHERE …)`, without the
+/// `{outer}.id IN ` that [`filter`] writes before it (parameters numbered in place);
+/// returns where it starts in `sql.text`.
+fn subquery(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize) -> usize {
+    let start = sql.text.len();
+    filter(sql, rt, f, outer, depth, false);
+    let prefix = format!("{outer}.id IN ");
+    debug_assert!(sql.text[start..].starts_with(&prefix));
+    sql.text.replace_range(start..start + prefix.len(), "");
+    start
+}
+
 /// `(SELECT … ids of live `rt` resources matching `inner` …)` for a chain or `_has`: a
 /// plain lookup is answered by its index table alone (no visit to `resource` per id);
 /// anything else goes through the resource rows aliased `r`.
 fn live_ids(sql: &mut Sql, rt: &str, inner: &Filter, r: &str, depth: usize) {
     if plain_lookup(inner) {
-        let start = sql.text.len();
-        filter(sql, rt, inner, r, depth, false);
-        let prefix = format!("{r}.id IN ");
-        debug_assert!(sql.text[start..].starts_with(&prefix));
-        // `(SELECT x.id FROM idx_… x WHERE …)`, parameters numbered in place
-        sql.text.replace_range(start..start + prefix.len(), "");
+        subquery(sql, rt, inner, r, depth);
         return;
     }
     sql.push(&format!(
@@ -767,11 +774,34 @@ fn where_clause(sql: &mut Sql, q: &SearchQuery) {
 }
 
 /// The column expression and kind of one sort key.
-fn sort_expr(sql: &mut Sql, k: &SortKey) -> KeyKind {
-    sort_expr_on(sql, k, None)
+/// `, <key> AS k0, <key> AS k1 …` for the sort keys (see [`sort_expr_on`]).
+fn sort_columns(sql: &mut Sql, q: &SearchQuery, ids: Option<&str>) -> Vec<KeyKind> {
+    let mut keys = Vec::new();
+    for (i, k) in q.sort.iter().enumerate() {
+        sql.push(", ");
+        keys.push(sort_expr_on(sql, k, ids));
+        sql.push(&format!(" AS k{i}"));
+    }
+    keys
 }
 
-/// [`sort_expr`] over the resources aliased `r`, or, with `ids = Some(type)`, over the
+/// After a derived table `q` of ids and sort keys: the keyset predicate of the cursor,
+/// the order and the limit of `count + 1`.
+fn sorted_tail(sql: &mut Sql, q: &SearchQuery, dialect: Dialect, backward: bool) {
+    let id_col = match dialect {
+        Dialect::Postgres => "q.id COLLATE \"C\"",
+        Dialect::Sqlite => "q.id",
+    };
+    if let Some(c) = &q.cursor {
+        sql.push(" WHERE ");
+        keyset(sql, q, c, id_col);
+    }
+    sql.push(" ORDER BY ");
+    order_terms(sql, q, "q", id_col, backward);
+    sql.push(" LIMIT ").int(q.count as i64 + 1);
+}
+
+/// One sort key's column over the resources aliased `r`, or, with `ids = Some(type)`, over the
 /// candidate ids `d.id` of an index-driven query of that type (no resource row: `_id`
 /// and index-table keys only, see [`index_sortable`]).
 fn sort_expr_on(sql: &mut Sql, k: &SortKey, ids: Option<&str>) -> KeyKind {
@@ -853,33 +883,16 @@ fn index_sorted_page(
     backward: bool,
 ) -> (Sql, Vec<KeyKind>) {
     let mut page = Sql::new(dialect);
-    page.push(
-        "SELECT r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted, r.kind, r.json",
-    );
+    page.push(&format!("SELECT {ROW_COLUMNS}"));
     for i in 0..q.sort.len() {
         page.push(&format!(", p.k{i}"));
     }
     page.push(" FROM (SELECT q.* FROM (SELECT DISTINCT d.id");
-    let mut keys = Vec::new();
-    for (i, k) in q.sort.iter().enumerate() {
-        page.push(", ");
-        keys.push(sort_expr_on(&mut page, k, Some(&q.resource_type)));
-        page.push(&format!(" AS k{i}"));
-    }
+    let keys = sort_columns(&mut page, q, Some(&q.resource_type));
     page.push(" ");
     index_driven(&mut page, q, driver);
     page.push(") q");
-    let id_col = match dialect {
-        Dialect::Postgres => "q.id COLLATE \"C\"",
-        Dialect::Sqlite => "q.id",
-    };
-    if let Some(c) = &q.cursor {
-        page.push(" WHERE ");
-        keyset(&mut page, q, c, id_col);
-    }
-    page.push(" ORDER BY ");
-    order_terms(&mut page, q, "q", id_col, backward);
-    page.push(" LIMIT ").int(q.count as i64 + 1);
+    sorted_tail(&mut page, q, dialect, backward);
     page.push(") p CROSS JOIN resource r WHERE r.resource_type = ")
         .text(&q.resource_type)
         .push(" AND r.id = p.id AND NOT r.deleted ORDER BY ");
@@ -983,27 +996,12 @@ pub(crate) fn plan(q: &SearchQuery, dialect: Dialect) -> Plan {
         }
     }
     let mut page = Sql::new(dialect);
-    page.push("SELECT q.* FROM (SELECT r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted, r.kind, r.json");
-    let mut keys = Vec::new();
-    for (i, k) in q.sort.iter().enumerate() {
-        page.push(", ");
-        keys.push(sort_expr(&mut page, k));
-        page.push(&format!(" AS k{i}"));
-    }
+    page.push(&format!("SELECT q.* FROM (SELECT {ROW_COLUMNS}"));
+    let keys = sort_columns(&mut page, q, None);
     page.push(" FROM resource r");
     where_clause(&mut page, q);
     page.push(") q");
-    let id_col = match dialect {
-        Dialect::Postgres => "q.id COLLATE \"C\"",
-        Dialect::Sqlite => "q.id",
-    };
-    if let Some(c) = &q.cursor {
-        page.push(" WHERE ");
-        keyset(&mut page, q, c, id_col);
-    }
-    page.push(" ORDER BY ");
-    order_terms(&mut page, q, "q", id_col, backward);
-    page.push(" LIMIT ").int(q.count as i64 + 1);
+    sorted_tail(&mut page, q, dialect, backward);
 
     Plan {
         page,
@@ -1039,12 +1037,8 @@ fn index_driver(q: &SearchQuery) -> Option<usize> {
 /// reference may point at a deleted or absent resource), through the live-row index.
 fn index_driven(sql: &mut Sql, q: &SearchQuery, driver: usize) {
     let f = &q.filters[driver];
-    let start = sql.text.len();
-    filter(sql, &q.resource_type, f, "r", 0, false);
-    // `r.id IN (SELECT x.col FROM …)` → `(SELECT x.col AS id FROM …)`
-    let prefix = "r.id IN ";
-    debug_assert!(sql.text[start..].starts_with(prefix));
-    sql.text.replace_range(start..start + prefix.len(), "");
+    // `(SELECT x.col FROM …)` → `FROM (SELECT x.col AS id FROM …)`
+    let start = subquery(sql, &q.resource_type, f, "r", 0);
     let from = start
         + sql.text[start..]
             .find(" FROM ")
@@ -1071,7 +1065,7 @@ fn index_driven(sql: &mut Sql, q: &SearchQuery, driver: usize) {
 /// read the row of every match before the limit.
 fn index_page(q: &SearchQuery, driver: usize, dialect: Dialect, backward: bool) -> Sql {
     let mut page = Sql::new(dialect);
-    page.push("SELECT r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted, r.kind, r.json FROM (SELECT DISTINCT d.id ");
+    page.push(&format!("SELECT {ROW_COLUMNS} FROM (SELECT DISTINCT d.id "));
     index_driven(&mut page, q, driver);
     if let Some(c) = &q.cursor {
         page.push(" AND ");
@@ -1155,8 +1149,9 @@ pub(crate) const MAX_INCLUDE_ROUNDS: usize = 4;
 /// Most resources one page may include, so an `:iterate` over a dense graph stays bounded.
 pub(crate) const MAX_INCLUDED: usize = 5000;
 
-const VERSION_SELECT: &str =
-    "SELECT r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted, r.kind, r.json FROM resource r";
+/// The columns of a stored row, in the order the backends read them.
+const ROW_COLUMNS: &str =
+    "r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted, r.kind, r.json";
 
 fn id_list(sql: &mut Sql, ids: &[&str]) {
     sql.push("(");
@@ -1184,11 +1179,12 @@ pub(crate) fn include_queries(
         // Reference data the matches point at: resources outside every patient
         // compartment only, so one resident's export never pulls in another's.
         let mut sql = Sql::new(dialect);
-        sql.push(VERSION_SELECT).push(
-            " WHERE NOT r.deleted AND r.patient_key IS NULL AND (r.resource_type, r.id) IN \
+        sql.push(&format!("SELECT {ROW_COLUMNS} FROM resource r"))
+            .push(
+                " WHERE NOT r.deleted AND r.patient_key IS NULL AND (r.resource_type, r.id) IN \
              (SELECT x.target_type, x.target_id FROM idx_reference x WHERE x.target_id <> '' \
              AND (x.resource_type, x.id) IN (VALUES ",
-        );
+            );
         for (i, (t, id)) in frontier.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
@@ -1208,7 +1204,7 @@ pub(crate) fn include_queries(
             continue;
         }
         let mut sql = Sql::new(dialect);
-        sql.push(VERSION_SELECT).push(
+        sql.push(&format!("SELECT {ROW_COLUMNS} FROM resource r")).push(
             " WHERE NOT r.deleted AND (r.resource_type, r.id) IN (SELECT x.target_type, x.target_id \
              FROM idx_reference x WHERE x.resource_type = ",
         );
@@ -1237,7 +1233,7 @@ pub(crate) fn include_queries(
                 .map(|(_, id)| id.as_str())
                 .collect();
             let mut sql = Sql::new(dialect);
-            sql.push(VERSION_SELECT)
+            sql.push(&format!("SELECT {ROW_COLUMNS} FROM resource r"))
                 .push(" WHERE r.resource_type = ")
                 .text(&inc.source_type)
                 .push(" AND NOT r.deleted AND r.id IN (SELECT x.id FROM idx_reference x WHERE x.resource_type = ")
