@@ -10,6 +10,7 @@
    the linking step alone read from the server's `MPI linked` debug events.
 
 Usage: bench/mpi/server_latency.py --hutong target/release/hutong --records 200000 --probes 2000
+       [--dir DIR --reuse] [--database postgres://…]
 """
 import argparse, csv, http.client, json, os, re, subprocess, sys, tempfile, time
 
@@ -58,21 +59,33 @@ def main():
     ap.add_argument("--probes", type=int, default=2000)
     ap.add_argument("--port", type=int, default=18097)
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--database", default=None,
+                    help="store URL (default: sqlite file in --dir); a PostgreSQL database must be empty")
+    ap.add_argument("--reuse", action="store_true",
+                    help="skip generation and import when --dir holds a finished import")
     a = ap.parse_args()
     work = a.dir or tempfile.mkdtemp(prefix="hutong-mpi-latency-")
+    os.makedirs(work, exist_ok=True)
     csv_path = os.path.join(work, "regs.csv")
-    subprocess.run([a.hutong, "mpi", "generate", "--records", str(a.records + a.probes),
-                    "--seed", "7", "--output", csv_path], check=True)
+    db = a.database or f"sqlite://{work}/hutong.db"
+    done_marker = os.path.join(work, "imported")
+    if not (a.reuse and os.path.exists(done_marker)):
+        subprocess.run([a.hutong, "mpi", "generate", "--records", str(a.records + a.probes),
+                        "--seed", "7", "--output", csv_path], check=True)
     rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
     load, probes = rows[: len(rows) - a.probes], rows[len(rows) - a.probes:]
-    nd = os.path.join(work, "patients.ndjson")
-    with open(nd, "w", encoding="utf-8") as f:
-        for i, r in enumerate(load):
-            f.write(json.dumps(patient(r, i), ensure_ascii=False) + "\n")
-    db = f"sqlite://{work}/hutong.db"
-    t = time.time()
-    subprocess.run([a.hutong, "import", "--quiet", "--database", db, nd], check=True)
-    print(f"imported and linked {len(load)} registrations in {time.time() - t:.1f}s", flush=True)
+    if a.reuse and os.path.exists(done_marker):
+        print(f"reusing the database of {work} ({open(done_marker).read().strip()})", flush=True)
+    else:
+        nd = os.path.join(work, "patients.ndjson")
+        with open(nd, "w", encoding="utf-8") as f:
+            for i, r in enumerate(load):
+                f.write(json.dumps(patient(r, i), ensure_ascii=False) + "\n")
+        t = time.time()
+        subprocess.run([a.hutong, "import", "--quiet", "--database", db, nd], check=True)
+        took = f"imported and linked {len(load)} registrations in {time.time() - t:.1f}s"
+        print(took, flush=True)
+        open(done_marker, "w").write(took + "\n")
     log = open(os.path.join(work, "serve.log"), "w")
     env = dict(os.environ, HUTONG_LOG="info,hutong_server::mpi=debug")
     srv = subprocess.Popen([a.hutong, "serve", "--insecure-dev", "--database", db,

@@ -387,6 +387,50 @@ async fn unlinked_pair_is_never_relinked_automatically(s: &TestServer) {
     assert_eq!(bad.status, StatusCode::NOT_FOUND);
 }
 
+/// What the index keeps in memory (which Person each Patient belongs to, the pairs a
+/// human kept apart) is read back from the store by a restarted server.
+async fn links_and_kept_apart_pairs_survive_a_restart(s: &TestServer) {
+    let a = register(s, &zhang_wei_a()).await;
+    let b = register(s, &zhang_wei_b()).await;
+    let pid = person_of(s, &a).await["id"].as_str().unwrap().to_owned();
+    assert_eq!(person_of(s, &b).await["id"], json!(pid));
+    let u = s
+        .post(
+            "Person/$mdm-unlink",
+            &json!({ "resourceType": "Parameters", "parameter": [
+                { "name": "patient", "valueReference": { "reference": format!("Patient/{b}") } },
+                { "name": "person", "valueReference": { "reference": format!("Person/{pid}") } },
+                { "name": "reason", "valueString": "两人，核实" }
+            ]}),
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::OK, "{}", u.diagnostics());
+    let r = s.reopen(mpi_config()).await;
+    // A third registration of A's resident (no ID number: it matches A by name, birth
+    // date and phone, not B) joins A's golden record, read from the store.
+    let mut c = zhang_wei_a();
+    c.citizen_id = None;
+    c.mrn = Some((CLINIC_B, "B-9999"));
+    let c = register(&r, &c).await;
+    assert_eq!(person_of(&r, &c).await["id"], json!(pid));
+    // B, updated on the restarted server, still stays apart.
+    let mut upd = zhang_wei_b().json();
+    upd["id"] = json!(b);
+    upd["telecom"] = json!([{ "system": "phone", "value": "13800138000" }]);
+    assert_eq!(
+        r.put(&format!("Patient/{b}"), &upd).await.status,
+        StatusCode::OK
+    );
+    assert_ne!(person_of(&r, &b).await["id"], json!(pid));
+    let members: Vec<String> = linked_patients(&person_of(&r, &a).await)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let mut want = vec![a.clone(), c.clone()];
+    want.sort();
+    assert_eq!(members, want);
+}
+
 async fn merge_combines_golden_records_and_keeps_the_source_readable(s: &TestServer) {
     let a = register(s, &zhang_wei_a()).await;
     let mut other = Registration::new("王", "芳", "1975-07-07");
@@ -631,6 +675,7 @@ both_backends_with_mpi!(
     match_returns_scored_candidates_with_grades,
     pix_returns_every_identifier_of_the_person,
     unlinked_pair_is_never_relinked_automatically,
+    links_and_kept_apart_pairs_survive_a_restart,
     merge_combines_golden_records_and_keeps_the_source_readable,
     invalid_citizen_id_is_flagged_and_never_a_key,
     a_patch_is_held_to_the_citizen_id_rules,

@@ -174,9 +174,10 @@ pub trait Store: Send + Sync + 'static {
     async fn mpi_unlinked_patients(&self, ctx: &AccessContext, limit: usize)
         -> Result<Vec<String>>;
 
-    /// The references (`Patient/x`, `Person/y`) that must never be linked automatically
-    /// with `reference` (unlinked or rejected by a human).
-    async fn mpi_no_links(&self, ctx: &AccessContext, reference: &str) -> Result<Vec<String>>;
+    /// Every pair of references (`Patient/x`, `Person/y`) that must never be linked
+    /// automatically (unlinked or rejected by a human). The table grows only by human
+    /// decisions, so it is read whole.
+    async fn mpi_no_link_pairs(&self, ctx: &AccessContext) -> Result<Vec<(String, String)>>;
 
     /// Entries of the link-change log, oldest first.
     async fn mpi_log(&self, ctx: &AccessContext, query: &LogQuery) -> Result<Vec<MpiLogEntry>>;

@@ -243,6 +243,9 @@ pub enum LinkQuery {
     Person(String),
     /// Every Patient whose citizen ID number has this keyed hash.
     IdHash(String),
+    /// Links in Patient-id order, after `patient` (`""`: from the first), at most `limit`:
+    /// paging through the whole link table (the MPI's in-memory copy).
+    After { patient: String, limit: usize },
 }
 
 /// Which log entries to list (oldest first).
@@ -410,6 +413,8 @@ pub(crate) mod sql {
     pub const UNLINKED: &str = "SELECT r.id FROM resource r WHERE r.resource_type = 'Patient' \
          AND NOT r.deleted AND NOT EXISTS (SELECT 1 FROM mpi_link l WHERE l.patient_id = r.id) \
          ORDER BY r.seq LIMIT $1";
-    pub const NO_LINKS: &str = "SELECT right_ref FROM mpi_no_link WHERE left_ref = $1 \
-         UNION SELECT left_ref FROM mpi_no_link WHERE right_ref = $1";
+    pub const LINKS_AFTER: &str = "SELECT patient_id, person_id, kind, score, id_hash, linked_at \
+         FROM mpi_link WHERE patient_id > $1 ORDER BY patient_id LIMIT $2";
+    pub const NO_LINK_PAIRS: &str =
+        "SELECT left_ref, right_ref FROM mpi_no_link ORDER BY left_ref, right_ref";
 }

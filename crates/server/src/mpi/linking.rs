@@ -2,6 +2,11 @@
 //! link-state rows of one decision or one committed write, and commits them in one
 //! store transaction. Automatic decisions ([`decide`]) and the manual operations
 //! (link, unlink, merge, review) all go through it.
+//!
+//! A [`LinkCache`] holds what automatic linking asks of the link tables for every
+//! registration (which Person each Patient belongs to, which pairs a human kept apart),
+//! so that deciding a new Patient reads nothing from the store but the golden record it
+//! joins. The cache changes only after a batch committed, from what the batch wrote.
 use super::golden;
 use crate::error::ApiError;
 use hutong_store::{
@@ -9,8 +14,93 @@ use hutong_store::{
     Store, WriteKind,
 };
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use time::OffsetDateTime;
+
+/// Links read per page when the cache is filled.
+const CACHE_PAGE: usize = 10_000;
+
+/// The link state as this process last committed it (one MPI process per database).
+#[derive(Default)]
+pub(super) struct LinkCache {
+    /// Patient → its Person, for every linked Patient.
+    person_of: HashMap<Box<str>, Box<str>>,
+    /// Reference → the references it must never be linked with automatically (both
+    /// directions of every `mpi_no_link` pair).
+    no_links: HashMap<Box<str>, Vec<Box<str>>>,
+}
+
+impl LinkCache {
+    /// Reads the whole link and no-link tables.
+    pub(super) async fn load(store: &dyn Store, ctx: &AccessContext) -> Result<Self, ApiError> {
+        let mut cache = LinkCache::default();
+        let mut after = String::new();
+        loop {
+            let page = store
+                .mpi_links(
+                    ctx,
+                    &LinkQuery::After {
+                        patient: after.clone(),
+                        limit: CACHE_PAGE,
+                    },
+                )
+                .await?;
+            let Some(last) = page.last() else { break };
+            after.clone_from(&last.patient_id);
+            let full = page.len() == CACHE_PAGE;
+            for l in page {
+                cache
+                    .person_of
+                    .insert(l.patient_id.into(), l.person_id.into());
+            }
+            if !full {
+                break;
+            }
+        }
+        for (left, right) in store.mpi_no_link_pairs(ctx).await? {
+            cache.add_no_link(&left, &right);
+        }
+        Ok(cache)
+    }
+
+    fn add_no_link(&mut self, left: &str, right: &str) {
+        for (a, b) in [(left, right), (right, left)] {
+            let list = self.no_links.entry(a.into()).or_default();
+            if !list.iter().any(|x| &**x == b) {
+                list.push(b.into());
+            }
+        }
+    }
+
+    /// Number of linked Patients.
+    pub(super) fn len(&self) -> usize {
+        self.person_of.len()
+    }
+
+    /// Applies what a committed batch wrote.
+    pub(super) fn apply(&mut self, done: Committed) {
+        for (patient, person) in done.links {
+            match person {
+                Some(p) => {
+                    self.person_of.insert(patient.into(), p.into());
+                }
+                None => {
+                    self.person_of.remove(patient.as_str());
+                }
+            }
+        }
+        for (left, right) in done.no_links {
+            self.add_no_link(&left, &right);
+        }
+    }
+}
+
+/// The link changes of a committed batch, for [`LinkCache::apply`].
+#[must_use = "the link cache must learn what was committed"]
+pub(super) struct Committed {
+    links: Vec<(String, Option<String>)>,
+    no_links: Vec<(String, String)>,
+}
 
 struct PersonDoc {
     json: Value,
@@ -23,6 +113,7 @@ struct PersonDoc {
 pub(super) struct LinkBatch<'a> {
     store: &'a dyn Store,
     ctx: &'a AccessContext,
+    cache: &'a LinkCache,
     /// Patient → link as this batch leaves it (`None`: unlinked).
     links: HashMap<String, Option<MpiLink>>,
     persons: BTreeMap<String, PersonDoc>,
@@ -30,28 +121,48 @@ pub(super) struct LinkBatch<'a> {
 }
 
 impl<'a> LinkBatch<'a> {
-    pub(super) fn new(store: &'a dyn Store, ctx: &'a AccessContext) -> Self {
+    pub(super) fn new(store: &'a dyn Store, ctx: &'a AccessContext, cache: &'a LinkCache) -> Self {
         LinkBatch {
             store,
             ctx,
+            cache,
             links: HashMap::new(),
             persons: BTreeMap::new(),
             changes: Vec::new(),
         }
     }
 
-    pub(super) fn store(&self) -> &'a dyn Store {
-        self.store
+    /// The references `reference` must never be linked with automatically, including
+    /// pairs added earlier in this batch.
+    pub(super) fn no_links(&self, reference: &str) -> HashSet<String> {
+        let mut out: HashSet<String> = self
+            .cache
+            .no_links
+            .get(reference)
+            .into_iter()
+            .flatten()
+            .map(|r| r.to_string())
+            .collect();
+        for c in &self.changes {
+            if let MpiChange::NoLink { left, right, .. } = c {
+                if left == reference {
+                    out.insert(right.clone());
+                } else if right == reference {
+                    out.insert(left.clone());
+                }
+            }
+        }
+        out
     }
 
-    pub(super) fn ctx(&self) -> &'a AccessContext {
-        self.ctx
-    }
-
-    /// The current link of a Patient.
+    /// The current link of a Patient (a Patient the cache knows as unlinked costs no
+    /// store read; the full row of a linked one is read).
     pub(super) async fn link_of(&mut self, patient: &str) -> Result<Option<MpiLink>, ApiError> {
         if let Some(l) = self.links.get(patient) {
             return Ok(l.clone());
+        }
+        if !self.cache.person_of.contains_key(patient) {
+            return Ok(None);
         }
         let found = self
             .store
@@ -63,31 +174,18 @@ impl<'a> LinkBatch<'a> {
     }
 
     /// The Person of each of `patients` that has one.
-    pub(super) async fn persons_of(
-        &mut self,
-        patients: &[String],
-    ) -> Result<HashMap<String, String>, ApiError> {
+    pub(super) fn persons_of(&self, patients: &[String]) -> HashMap<String, String> {
         let mut out = HashMap::new();
-        let mut ask = Vec::new();
         for p in patients {
-            match self.links.get(p) {
-                Some(Some(l)) => {
-                    out.insert(p.clone(), l.person_id.clone());
-                }
-                Some(None) => {}
-                None => ask.push(p.clone()),
+            let person = match self.links.get(p) {
+                Some(l) => l.as_ref().map(|l| l.person_id.clone()),
+                None => self.cache.person_of.get(p.as_str()).map(|p| p.to_string()),
+            };
+            if let Some(person) = person {
+                out.insert(p.clone(), person);
             }
         }
-        if !ask.is_empty() {
-            for l in self
-                .store
-                .mpi_links(self.ctx, &LinkQuery::Patients(ask))
-                .await?
-            {
-                out.insert(l.patient_id, l.person_id);
-            }
-        }
-        Ok(out)
+        out
     }
 
     /// Patients linked to `person`.
@@ -255,8 +353,24 @@ impl<'a> LinkBatch<'a> {
         self.changes.push(change);
     }
 
-    /// Writes the edited golden records and the link rows in one transaction.
-    pub(super) async fn commit(self) -> Result<(), ApiError> {
+    /// Writes the edited golden records and the link rows in one transaction; returns
+    /// the link changes for the cache.
+    pub(super) async fn commit(self) -> Result<Committed, ApiError> {
+        let done = Committed {
+            links: self
+                .links
+                .iter()
+                .map(|(p, l)| (p.clone(), l.as_ref().map(|l| l.person_id.clone())))
+                .collect(),
+            no_links: self
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    MpiChange::NoLink { left, right, .. } => Some((left.clone(), right.clone())),
+                    _ => None,
+                })
+                .collect(),
+        };
         let mut writes = Vec::new();
         for (id, doc) in self.persons {
             if !doc.dirty {
@@ -276,7 +390,7 @@ impl<'a> LinkBatch<'a> {
             });
         }
         if writes.is_empty() && self.changes.is_empty() {
-            return Ok(());
+            return Ok(done);
         }
         let mut tx = self.store.begin(self.ctx).await?;
         if !writes.is_empty() {
@@ -284,6 +398,6 @@ impl<'a> LinkBatch<'a> {
         }
         tx.mpi_apply(self.changes).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(done)
     }
 }

@@ -50,8 +50,8 @@ impl Mpi {
     ) -> Result<(), ApiError> {
         let json = live(store, ctx, "Patient", patient).await?;
         live(store, ctx, "Person", person).await?;
-        let _state = self.lock(store).await?;
-        let mut batch = LinkBatch::new(store, ctx);
+        let mut state = self.lock(store).await?;
+        let mut batch = LinkBatch::new(store, ctx, &state.links);
         let hash = self.citizen_hash(&json);
         let (person, prev) = batch
             .move_patient(
@@ -72,7 +72,9 @@ impl Mpi {
             reason,
             json!({}),
         );
-        batch.commit().await
+        let committed = batch.commit().await;
+        state.settle(committed)?;
+        Ok(())
     }
 
     /// Unlinks a Patient from its golden record: it gets a golden record of its own, and
@@ -87,8 +89,8 @@ impl Mpi {
         reason: &str,
     ) -> Result<String, ApiError> {
         let json = live(store, ctx, "Patient", patient).await?;
-        let _state = self.lock(store).await?;
-        let mut batch = LinkBatch::new(store, ctx);
+        let mut state = self.lock(store).await?;
+        let mut batch = LinkBatch::new(store, ctx, &state.links);
         let current = batch.link_of(patient).await?;
         if current.as_ref().map(|l| l.person_id.as_str()) != Some(person) {
             return Err(conflict(format!(
@@ -125,7 +127,8 @@ impl Mpi {
             reason,
             json!({ "never_link_with": others }),
         );
-        batch.commit().await?;
+        let committed = batch.commit().await;
+        state.settle(committed)?;
         Ok(new_person)
     }
 
@@ -142,8 +145,8 @@ impl Mpi {
     ) -> Result<String, ApiError> {
         let source_json = live(store, ctx, "Patient", source).await?;
         let target_json = live(store, ctx, "Patient", target).await?;
-        let _state = self.lock(store).await?;
-        let mut batch = LinkBatch::new(store, ctx);
+        let mut state = self.lock(store).await?;
+        let mut batch = LinkBatch::new(store, ctx, &state.links);
         let target_person = match batch.link_of(target).await? {
             Some(l) => l.person_id,
             None => {
@@ -194,7 +197,8 @@ impl Mpi {
         if let Some(sp) = source_person.as_deref().filter(|sp| *sp != target_person) {
             batch.redirect_person(sp, &target_person).await?;
         }
-        batch.commit().await?;
+        let committed = batch.commit().await;
+        state.settle(committed)?;
         Ok(target_person)
     }
 
@@ -208,7 +212,7 @@ impl Mpi {
         accept: bool,
         reason: &str,
     ) -> Result<(), ApiError> {
-        let _state = self.lock(store).await?;
+        let mut state = self.lock(store).await?;
         let item = store
             .mpi_reviews(
                 ctx,
@@ -230,7 +234,7 @@ impl Mpi {
             )));
         }
         let patient_json = live(store, ctx, "Patient", &item.patient_id).await?;
-        let mut batch = LinkBatch::new(store, ctx);
+        let mut batch = LinkBatch::new(store, ctx, &state.links);
         let detail = json!({ "review": id, "score": item.score, "explanation": item.explanation });
         if accept {
             let person = batch
@@ -291,6 +295,8 @@ impl Mpi {
             actor: ctx.subject.clone(),
             reason: reason.to_owned(),
         });
-        batch.commit().await
+        let committed = batch.commit().await;
+        state.settle(committed)?;
+        Ok(())
     }
 }

@@ -36,7 +36,7 @@ use crate::request::{EntryRequest, Method};
 use hutong_fhir::Issue;
 use hutong_mpi::{Candidate, Decision, MatchIndex, Matcher, Model, Thresholds};
 use hutong_store::{AccessContext, LinkKind, MpiAction, MpiChange, Store, Versioned};
-use linking::LinkBatch;
+use linking::{LinkBatch, LinkCache};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
@@ -52,21 +52,29 @@ const DEV_HASH_KEY: &str = "hutong-development-mpi-hash-key";
 /// Patients per catch-up transaction.
 const CATCH_UP_BATCH: usize = 200;
 
-/// The in-memory index and which of its slots is each Patient's current one (an
-/// updated Patient gets a new slot; the old one is ignored).
+/// The in-memory state of the MPI: the match index and the link cache.
+#[derive(Default)]
 struct IndexState {
     loaded: bool,
-    /// A linking step failed: run the catch-up pass before the next one.
+    /// Run the catch-up pass before the next linking step (after loading, or after a
+    /// linking step failed).
     needs_catch_up: bool,
+    /// A linking step failed: read the link cache again before the next one.
+    links_stale: bool,
+    matching: Matching,
+    links: LinkCache,
+}
+
+/// The in-memory match index and which of its slots is each Patient's current one (an
+/// updated Patient gets a new slot; the old one is ignored).
+struct Matching {
     index: MatchIndex,
     slot_of: HashMap<String, u32>,
 }
 
-impl Default for IndexState {
+impl Default for Matching {
     fn default() -> Self {
-        IndexState {
-            loaded: false,
-            needs_catch_up: false,
+        Matching {
             // Not `MatchIndex::default()`: that one returns no candidates at all.
             index: MatchIndex::new(),
             slot_of: HashMap::new(),
@@ -75,6 +83,25 @@ impl Default for IndexState {
 }
 
 impl IndexState {
+    /// Takes in a batch's commit: the link cache learns what was written; after a
+    /// failure (which may still have reached the database) the cache is read again and
+    /// the catch-up pass runs before the next linking step.
+    fn settle(&mut self, committed: Result<linking::Committed, ApiError>) -> Result<(), ApiError> {
+        match committed {
+            Ok(done) => {
+                self.links.apply(done);
+                Ok(())
+            }
+            Err(e) => {
+                self.needs_catch_up = true;
+                self.links_stale = true;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Matching {
     /// Candidates of `f` that are current slots of other Patients.
     fn candidates(&self, matcher: &Matcher, f: &hutong_mpi::Features) -> Vec<Candidate> {
         matcher
@@ -150,6 +177,11 @@ impl Mpi {
             state.needs_catch_up = true;
         }
         if state.needs_catch_up {
+            if state.links_stale {
+                // A failed commit may still have reached the database: read the links again.
+                state.links = LinkCache::load(store, &AccessContext::system("hutong-mpi")).await?;
+                state.links_stale = false;
+            }
             self.catch_up(store, &mut state).await?;
             state.needs_catch_up = false;
         }
@@ -177,7 +209,7 @@ impl Mpi {
                     continue;
                 };
                 if registration::replaced_by(&json).is_none() {
-                    state.insert(registration::features(&json, &v.id));
+                    state.matching.insert(registration::features(&json, &v.id));
                 }
                 done += 1;
             }
@@ -190,8 +222,10 @@ impl Mpi {
                 None => break,
             }
         }
+        state.links = LinkCache::load(store, &ctx).await?;
         tracing::info!(
             patients = done,
+            links = state.links.len(),
             elapsed_s = start.elapsed().as_secs_f64(),
             "MPI index loaded"
         );
@@ -232,7 +266,7 @@ impl Mpi {
             // Already in the index from the load: take them out so each is matched
             // against the others, then put back by `decide`.
             for e in &events {
-                state.slot_of.remove(&e.id);
+                state.matching.slot_of.remove(&e.id);
             }
             self.link_events(store, &ctx, state, events).await?;
             linked += n;
@@ -258,11 +292,14 @@ impl Mpi {
         state: &mut IndexState,
         events: Vec<PatientEvent>,
     ) -> Result<(), ApiError> {
-        let mut batch = LinkBatch::new(store, ctx);
+        let IndexState {
+            matching, links, ..
+        } = state;
+        let mut batch = LinkBatch::new(store, ctx, links);
         for e in events {
             match e.json {
                 None => {
-                    state.slot_of.remove(&e.id);
+                    matching.slot_of.remove(&e.id);
                     if let Some(prev) = batch.remove_patient(&e.id).await? {
                         batch.log(
                             MpiAction::Unlink,
@@ -275,17 +312,18 @@ impl Mpi {
                         );
                     }
                 }
-                Some(json) => self.decide(&mut batch, state, &e.id, &json).await?,
+                Some(json) => self.decide(&mut batch, matching, &e.id, &json).await?,
             }
         }
-        batch.commit().await
+        let committed = batch.commit().await;
+        state.settle(committed)
     }
 
     /// The automatic decision for one written Patient.
     async fn decide(
         &self,
         batch: &mut LinkBatch<'_>,
-        state: &mut IndexState,
+        matching: &mut Matching,
         id: &str,
         json: &Value,
     ) -> Result<(), ApiError> {
@@ -297,7 +335,7 @@ impl Mpi {
         let current = batch.link_of(id).await?;
         if registration::replaced_by(json).is_some() {
             // Merged away: no longer a match candidate; its link is the merge's.
-            state.slot_of.remove(id);
+            matching.slot_of.remove(id);
             if current.is_none() {
                 let (person, _) = batch
                     .move_patient(id, Some(json), None, LinkKind::NewPerson, None, id_hash)
@@ -314,9 +352,9 @@ impl Mpi {
             }
             return Ok(());
         }
-        state.slot_of.remove(id);
-        let candidates = state.candidates(&self.matcher, &features);
-        state.insert(features);
+        matching.slot_of.remove(id);
+        let candidates = matching.candidates(&self.matcher, &features);
+        matching.insert(features);
         if let Some(cur) = current.as_ref().filter(|c| c.kind.is_manual()) {
             // A human decided this link: automatic matching does not change it.
             if cur.id_hash != id_hash {
@@ -326,18 +364,13 @@ impl Mpi {
             }
             return Ok(());
         }
-        let no_links: HashSet<String> = batch
-            .store()
-            .mpi_no_links(batch.ctx(), &format!("Patient/{id}"))
-            .await?
-            .into_iter()
-            .collect();
+        let no_links = batch.no_links(&format!("Patient/{id}"));
         let candidates: Vec<Candidate> = candidates
             .into_iter()
             .filter(|c| !no_links.contains(&format!("Patient/{}", c.record_id)))
             .collect();
         let ids: Vec<String> = candidates.iter().map(|c| c.record_id.clone()).collect();
-        let persons = batch.persons_of(&ids).await?;
+        let persons = batch.persons_of(&ids);
         let scored: Vec<(&Candidate, &String)> = candidates
             .iter()
             .filter_map(|c| persons.get(&c.record_id).map(|p| (c, p)))
@@ -458,7 +491,7 @@ impl Mpi {
     ) -> Result<Vec<Candidate>, ApiError> {
         let features = registration::features(patient, "");
         let state = self.lock(store).await?;
-        Ok(state.candidates(&self.matcher, &features))
+        Ok(state.matching.candidates(&self.matcher, &features))
     }
 
     /// The keyed hash of a valid citizen ID number.
@@ -575,12 +608,13 @@ pub async fn after_commit(store: &dyn Store, ctx: &AccessContext, written: &[&Ve
         // The per-registration latency figure of BENCHMARKS.md is read from this event.
         tracing::debug!(
             patients = n,
-            index = state.slot_of.len(),
+            index = state.matching.slot_of.len(),
             elapsed_us = start.elapsed().as_micros() as u64,
             "MPI linked"
         );
         if r.is_err() {
             state.needs_catch_up = true;
+            state.links_stale = true;
         }
         r
     }

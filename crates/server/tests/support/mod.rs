@@ -149,6 +149,12 @@ impl TestServer {
         .await
     }
 
+    /// A second server on this one's database, as after a restart: its own store and
+    /// in-memory state. The database still belongs to (and is dropped with) `self`.
+    pub async fn reopen(&self, config: Config) -> TestServer {
+        Self::start(self.database.clone(), config).await
+    }
+
     async fn start(database: String, mut config: Config) -> TestServer {
         let store = hutong_store::open(&database)
             .await

@@ -195,8 +195,8 @@ impl Store for PgStore {
         mpi::unlinked_patients(&mut *self.conn().await?, limit).await
     }
 
-    async fn mpi_no_links(&self, _ctx: &AccessContext, reference: &str) -> Result<Vec<String>> {
-        mpi::no_links(&mut *self.conn().await?, reference).await
+    async fn mpi_no_link_pairs(&self, _ctx: &AccessContext) -> Result<Vec<(String, String)>> {
+        mpi::no_link_pairs(&mut *self.conn().await?).await
     }
 
     async fn mpi_log(

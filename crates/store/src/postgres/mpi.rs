@@ -129,6 +129,13 @@ pub(super) async fn links(conn: &mut PgConnection, query: &LinkQuery) -> Result<
                 .fetch_all(conn)
                 .await?
         }
+        LinkQuery::After { patient, limit } => {
+            sqlx::query(sql::LINKS_AFTER)
+                .bind(patient)
+                .bind(i64::try_from(*limit).unwrap_or(i64::MAX))
+                .fetch_all(conn)
+                .await?
+        }
         LinkQuery::Patients(ids) => {
             sqlx::query(
                 "SELECT patient_id, person_id, kind, score, id_hash, linked_at FROM mpi_link \
@@ -155,13 +162,12 @@ pub(super) async fn unlinked_patients(
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
-/// References never to be linked automatically with `reference`.
-pub(super) async fn no_links(conn: &mut PgConnection, reference: &str) -> Result<Vec<String>> {
-    let rows = sqlx::query(sql::NO_LINKS)
-        .bind(reference)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+/// Every pair never to be linked automatically.
+pub(super) async fn no_link_pairs(conn: &mut PgConnection) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(sql::NO_LINK_PAIRS).fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
 /// Link-log entries, oldest first.

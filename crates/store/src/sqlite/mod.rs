@@ -320,11 +320,8 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn mpi_no_links(&self, _ctx: &AccessContext, reference: &str) -> Result<Vec<String>> {
-        let reference = reference.to_owned();
-        self.readers
-            .run(move |conn| mpi::no_links(conn, &reference))
-            .await
+    async fn mpi_no_link_pairs(&self, _ctx: &AccessContext) -> Result<Vec<(String, String)>> {
+        self.readers.run(mpi::no_link_pairs).await
     }
 
     async fn mpi_log(

@@ -125,6 +125,14 @@ pub(super) fn links(conn: &Connection, query: &LinkQuery) -> Result<Vec<MpiLink>
             let mut stmt = conn.prepare_cached(&q(sql::LINKS_OF_HASH))?;
             collect_links(stmt.query_map([hash], link_row)?, &mut out)?;
         }
+        LinkQuery::After { patient, limit } => {
+            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
+            let mut stmt = conn.prepare_cached(&q(sql::LINKS_AFTER))?;
+            collect_links(
+                stmt.query_map(rusqlite::params![patient, limit], link_row)?,
+                &mut out,
+            )?;
+        }
         LinkQuery::Patients(ids) => {
             for chunk in ids.chunks(LINK_QUERY_CHUNK) {
                 let marks = vec!["?"; chunk.len()].join(", ");
@@ -147,10 +155,10 @@ pub(super) fn unlinked_patients(conn: &Connection, limit: usize) -> Result<Vec<S
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// References never to be linked automatically with `reference`.
-pub(super) fn no_links(conn: &Connection, reference: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(&q(sql::NO_LINKS))?;
-    let rows = stmt.query_map([reference], |r| r.get::<_, String>(0))?;
+/// Every pair never to be linked automatically.
+pub(super) fn no_link_pairs(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(&q(sql::NO_LINK_PAIRS))?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
