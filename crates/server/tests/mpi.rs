@@ -431,6 +431,92 @@ async fn links_and_kept_apart_pairs_survive_a_restart(s: &TestServer) {
     assert_eq!(members, want);
 }
 
+/// Survivorship: the golden record's demographics follow its members (verified name,
+/// sex and birth date from the ID number, every phone, the newest address), when one
+/// joins, changes or leaves; an update that changes nothing leaves it unwritten.
+async fn golden_record_follows_its_members(s: &TestServer) {
+    let a = register(s, &zhang_wei_a()).await;
+    assert_eq!(person_of(s, &a).await["name"][0]["given"][0], "玮");
+    let mut b = zhang_wei_b();
+    b.address = Some("浙江省杭州市西湖区 1 号");
+    let b_json = b.json();
+    let b = register(s, &b).await;
+    let person = person_of(s, &a).await;
+    let pid = person["id"].as_str().unwrap().to_owned();
+    assert_eq!(person_of(s, &b).await["id"], json!(pid));
+    // Both carry the valid number: the newest one names the golden record.
+    assert_eq!(person["name"][0]["given"][0], "伟");
+    assert_eq!(person["gender"], "male");
+    assert_eq!(person["birthDate"], "1980-01-01");
+    assert_eq!(
+        person["telecom"],
+        json!([{ "system": "phone", "value": "13800138000" }])
+    );
+    assert_eq!(person["address"][0]["text"], "浙江省杭州市西湖区 1 号");
+    assert!(!person.to_string().contains(CITIZEN));
+    // A changes phone and address: it is the newest again.
+    let mut upd = zhang_wei_a().json();
+    upd["id"] = json!(a);
+    upd["telecom"] = json!([{ "system": "phone", "value": "13900139000" }]);
+    upd["address"] = json!([{ "text": "浙江省杭州市上城区 8 号" }]);
+    assert_eq!(
+        s.put(&format!("Patient/{a}"), &upd).await.status,
+        StatusCode::OK
+    );
+    let person = person_of(s, &a).await;
+    assert_eq!(person["id"], json!(pid));
+    assert_eq!(person["name"][0]["given"][0], "玮");
+    assert_eq!(
+        person["telecom"],
+        json!([{ "system": "phone", "value": "13900139000" }])
+    );
+    assert_eq!(person["address"][0]["text"], "浙江省杭州市上城区 8 号");
+    // Writing B again unchanged: B is now the newest, so the name follows B.
+    let version = person["meta"]["versionId"].clone();
+    let mut same = b_json.clone();
+    same["id"] = json!(b);
+    assert_eq!(
+        s.put(&format!("Patient/{b}"), &same).await.status,
+        StatusCode::OK
+    );
+    let person = person_of(s, &a).await;
+    assert_eq!(person["name"][0]["given"][0], "伟");
+    assert_ne!(person["meta"]["versionId"], version);
+    // A leaves: the golden record keeps only what B says.
+    let u = s
+        .post(
+            "Person/$mdm-unlink",
+            &json!({ "resourceType": "Parameters", "parameter": [
+                { "name": "patient", "valueReference": { "reference": format!("Patient/{a}") } },
+                { "name": "person", "valueReference": { "reference": format!("Person/{pid}") } },
+                { "name": "reason", "valueString": "核实为不同人" }
+            ]}),
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::OK, "{}", u.diagnostics());
+    let person = person_of(s, &b).await;
+    assert_eq!(person["id"], json!(pid));
+    assert_eq!(person["name"][0]["given"][0], "伟");
+    assert!(person.get("telecom").is_none(), "{person}");
+    assert_eq!(person["address"][0]["text"], "浙江省杭州市西湖区 1 号");
+    let mine = person_of(s, &a).await;
+    assert_eq!(mine["name"][0]["given"][0], "玮");
+    assert_eq!(
+        mine["telecom"],
+        json!([{ "system": "phone", "value": "13900139000" }])
+    );
+    // A change that no rule reads (another institution record number) writes no new
+    // golden-record version.
+    let version = mine["meta"]["versionId"].clone();
+    let mut upd2 = upd.clone();
+    upd2["identifier"][1]["value"] = json!("A-0001-R");
+    assert_eq!(
+        s.put(&format!("Patient/{a}"), &upd2).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(person_of(s, &a).await["meta"]["versionId"], version);
+}
+
 async fn merge_combines_golden_records_and_keeps_the_source_readable(s: &TestServer) {
     let a = register(s, &zhang_wei_a()).await;
     let mut other = Registration::new("王", "芳", "1975-07-07");
@@ -676,6 +762,7 @@ both_backends_with_mpi!(
     pix_returns_every_identifier_of_the_person,
     unlinked_pair_is_never_relinked_automatically,
     links_and_kept_apart_pairs_survive_a_restart,
+    golden_record_follows_its_members,
     merge_combines_golden_records_and_keeps_the_source_readable,
     invalid_citizen_id_is_flagged_and_never_a_key,
     a_patch_is_held_to_the_citizen_id_rules,

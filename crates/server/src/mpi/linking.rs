@@ -105,7 +105,10 @@ pub(super) struct Committed {
 struct PersonDoc {
     json: Value,
     exists: bool,
+    /// Links changed: written at commit.
     dirty: bool,
+    /// A member changed: demographics recomputed at commit, written if they differ.
+    refresh: bool,
 }
 
 /// Edits to the link state and golden records, seen by later steps of the same batch
@@ -117,6 +120,9 @@ pub(super) struct LinkBatch<'a> {
     /// Patient → link as this batch leaves it (`None`: unlinked).
     links: HashMap<String, Option<MpiLink>>,
     persons: BTreeMap<String, PersonDoc>,
+    /// Patients written or read in this batch (the newest JSON of each), for the
+    /// golden records' survivorship.
+    patients: HashMap<String, Value>,
     changes: Vec<MpiChange>,
 }
 
@@ -128,6 +134,7 @@ impl<'a> LinkBatch<'a> {
             cache,
             links: HashMap::new(),
             persons: BTreeMap::new(),
+            patients: HashMap::new(),
             changes: Vec::new(),
         }
     }
@@ -216,17 +223,20 @@ impl<'a> LinkBatch<'a> {
                     })?,
                     exists: true,
                     dirty: false,
+                    refresh: false,
                 },
                 // A golden record deleted by hand is recreated by the next link to it.
                 Some(_) => PersonDoc {
                     json: golden::new_person(id, None),
                     exists: true,
                     dirty: true,
+                    refresh: false,
                 },
                 None => PersonDoc {
                     json: golden::new_person(id, None),
                     exists: false,
                     dirty: true,
+                    refresh: false,
                 },
             };
             self.persons.insert(id.to_owned(), doc);
@@ -245,6 +255,7 @@ impl<'a> LinkBatch<'a> {
                 json: golden::new_person(&id, patient),
                 exists: false,
                 dirty: true,
+                refresh: false,
             },
         );
         id
@@ -263,6 +274,9 @@ impl<'a> LinkBatch<'a> {
         id_hash: Option<String>,
     ) -> Result<(String, Option<String>), ApiError> {
         let previous = self.link_of(patient).await?.map(|l| l.person_id);
+        if let Some(json) = patient_json {
+            self.patients.insert(patient.to_owned(), json.clone());
+        }
         let reference = format!("Patient/{patient}");
         if let Some(prev) = previous.as_deref().filter(|p| Some(*p) != to) {
             let doc = self.person(prev).await?;
@@ -285,6 +299,20 @@ impl<'a> LinkBatch<'a> {
             linked_at: OffsetDateTime::now_utc(),
         });
         Ok((person, previous))
+    }
+
+    /// A member Patient of `person` changed without changing its link: the golden
+    /// record's demographics are recomputed at commit.
+    pub(super) async fn refresh(
+        &mut self,
+        person: &str,
+        patient: &str,
+        patient_json: &Value,
+    ) -> Result<(), ApiError> {
+        self.patients
+            .insert(patient.to_owned(), patient_json.clone());
+        self.person(person).await?.refresh = true;
+        Ok(())
     }
 
     /// Records a link without touching the golden record (same Person, new kind or hash).
@@ -353,9 +381,55 @@ impl<'a> LinkBatch<'a> {
         self.changes.push(change);
     }
 
-    /// Writes the edited golden records and the link rows in one transaction; returns
-    /// the link changes for the cache.
-    pub(super) async fn commit(self) -> Result<Committed, ApiError> {
+    /// The member Patients of a golden record (its `Patient/…` links), as JSON: from
+    /// this batch, else read from the store (a deleted or missing one is left out).
+    async fn member_json(&self, person: &Value) -> Result<Vec<Value>, ApiError> {
+        let mut out = Vec::new();
+        let targets = person["link"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["target"]["reference"].as_str()?.strip_prefix("Patient/"));
+        for id in targets {
+            if let Some(j) = self.patients.get(id) {
+                out.push(j.clone());
+                continue;
+            }
+            if let Some(v) = self.store.read(self.ctx, "Patient", id).await? {
+                if !v.deleted {
+                    if let Ok(j) = serde_json::from_slice(&v.json) {
+                        out.push(j);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the edited golden records (their demographics recomputed by the
+    /// survivorship rules) and the link rows in one transaction; returns the link
+    /// changes for the cache.
+    pub(super) async fn commit(mut self) -> Result<Committed, ApiError> {
+        let touched: Vec<String> = self
+            .persons
+            .iter()
+            .filter(|(_, d)| d.dirty || d.refresh)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in touched {
+            let members = match self.persons.get(&id) {
+                Some(doc) => self.member_json(&doc.json).await?,
+                None => continue,
+            };
+            if let Some(doc) = self.persons.get_mut(&id) {
+                let refs: Vec<&Value> = members.iter().collect();
+                let before = (!doc.dirty).then(|| doc.json.clone());
+                golden::survive(&mut doc.json, &refs);
+                if before.is_some_and(|b| b != doc.json) {
+                    doc.dirty = true;
+                }
+            }
+        }
         let done = Committed {
             links: self
                 .links

@@ -357,6 +357,7 @@ impl Mpi {
         matching.insert(features);
         if let Some(cur) = current.as_ref().filter(|c| c.kind.is_manual()) {
             // A human decided this link: automatic matching does not change it.
+            batch.refresh(&cur.person_id, id, json).await?;
             if cur.id_hash != id_hash {
                 let mut link = cur.clone();
                 link.id_hash = id_hash;
@@ -390,6 +391,7 @@ impl Mpi {
                 .ok_or_else(|| ApiError::internal("no current link"))?;
             let alone = batch.members(&cur.person_id).await?.iter().all(|m| m == id);
             if keeps_current || alone {
+                batch.refresh(&cur.person_id, id, json).await?;
                 if cur.id_hash != id_hash {
                     let mut link = cur.clone();
                     link.id_hash = id_hash;
