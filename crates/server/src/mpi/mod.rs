@@ -19,9 +19,9 @@
 //! decisions are serialised per process by one async mutex (the index and the link
 //! rows change together); one server process per database runs the MPI.
 //!
-//! The index (`hutong-mpi`'s `MatchIndex`) is built from the stored Patients on first
-//! use (started at `serve` time, with progress in the log) and kept current by every
-//! linking step. The MPI of a store is found through [`for_store`], because the write
+//! The index (`hutong-mpi`'s `MatchIndex`) and the link cache (Patient → Person, the
+//! kept-apart pairs) are built from the store on first use (started at `serve` time,
+//! with progress in the log) and kept current by every linking step. The MPI of a store is found through [`for_store`], because the write
 //! path is shared by REST handlers, Bundles and `hutong import`, which only hand it a
 //! store.
 pub mod golden;
