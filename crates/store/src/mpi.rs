@@ -385,6 +385,77 @@ impl ReviewRow {
 
 /// SQL shared by both backends, with `$n` placeholders (SQLite reads `$n` as named
 /// parameters numbered by first appearance, so each text uses them in order).
+/// A parameter of a filtered MPI listing.
+pub(crate) enum Param<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// A filtered listing: SQL with PostgreSQL `$n` placeholders (SQLite accepts them as
+/// `?n`) and its parameters in order. Each filter is `(condition, value)`, where the
+/// condition names its placeholder `$n` (it may use it more than once).
+fn listing<'a>(
+    columns: &str,
+    table: &str,
+    order: &str,
+    filters: Vec<(&str, Param<'a>)>,
+    limit: usize,
+) -> (String, Vec<Param<'a>>) {
+    let mut conditions = Vec::new();
+    let mut params = Vec::new();
+    for (condition, value) in filters {
+        params.push(value);
+        conditions.push(condition.replace("$n", &format!("${}", params.len())));
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    params.push(Param::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let text = format!(
+        "SELECT {columns} FROM {table} {filter} ORDER BY {order} LIMIT ${}",
+        params.len()
+    );
+    (text, params)
+}
+
+/// The link-log listing of `query`, oldest first.
+pub(crate) fn log_listing(query: &LogQuery) -> (String, Vec<Param<'_>>) {
+    let mut filters = Vec::new();
+    if let Some(person) = &query.person {
+        filters.push((
+            "(person_id = $n OR previous_person_id = $n)",
+            Param::Text(person),
+        ));
+    }
+    if let Some(patient) = &query.patient {
+        filters.push((
+            "(patient_id = $n OR other_patient_id = $n)",
+            Param::Text(patient),
+        ));
+    }
+    listing(LOG_COLUMNS, "mpi_link_log", "seq", filters, query.limit)
+}
+
+/// The review-queue listing of `query`, oldest first.
+pub(crate) fn review_listing(query: &ReviewQuery) -> (String, Vec<Param<'_>>) {
+    let mut filters = Vec::new();
+    if let Some(id) = query.id {
+        filters.push(("id = $n", Param::Int(id)));
+    }
+    if let Some(status) = query.status {
+        filters.push(("status = $n", Param::Text(status.code())));
+    }
+    if let Some(patient) = &query.patient {
+        filters.push((
+            "(patient_id = $n OR candidate_id = $n)",
+            Param::Text(patient),
+        ));
+    }
+    listing(REVIEW_COLUMNS, "mpi_review", "id", filters, query.limit)
+}
+
 pub(crate) mod sql {
     pub const SET_LINK: &str =
         "INSERT INTO mpi_link (patient_id, person_id, kind, score, id_hash, linked_at) \

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use crate::mpi::{
     link_from_row, ordered_pair, sql, LinkQuery, LogQuery, LogRow, MpiChange, MpiLink, MpiLogEntry,
-    MpiReview, ReviewQuery, ReviewRow, LOG_COLUMNS, REVIEW_COLUMNS,
+    MpiReview, Param, ReviewQuery, ReviewRow,
 };
 use crate::stamp::to_micros;
 use crate::Result;
@@ -170,38 +170,22 @@ pub(super) async fn no_link_pairs(conn: &mut PgConnection) -> Result<Vec<(String
         .collect()
 }
 
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+fn bind<'q>(mut q: PgQuery<'q>, params: Vec<Param<'q>>) -> PgQuery<'q> {
+    for p in params {
+        q = match p {
+            Param::Text(t) => q.bind(t),
+            Param::Int(i) => q.bind(i),
+        };
+    }
+    q
+}
+
 /// Link-log entries, oldest first.
 pub(super) async fn log(conn: &mut PgConnection, query: &LogQuery) -> Result<Vec<MpiLogEntry>> {
-    let mut filters = Vec::new();
-    let mut n = 0;
-    if query.person.is_some() {
-        n += 1;
-        filters.push(format!("(person_id = ${n} OR previous_person_id = ${n})"));
-    }
-    if query.patient.is_some() {
-        n += 1;
-        filters.push(format!("(patient_id = ${n} OR other_patient_id = ${n})"));
-    }
-    let filter = if filters.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", filters.join(" AND "))
-    };
-    let text = format!(
-        "SELECT {LOG_COLUMNS} FROM mpi_link_log {filter} ORDER BY seq LIMIT ${}",
-        n + 1
-    );
-    let mut q = sqlx::query(&text);
-    if let Some(p) = &query.person {
-        q = q.bind(p);
-    }
-    if let Some(p) = &query.patient {
-        q = q.bind(p);
-    }
-    let rows = q
-        .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
-        .fetch_all(conn)
-        .await?;
+    let (text, params) = crate::mpi::log_listing(query);
+    let rows = bind(sqlx::query(&text), params).fetch_all(conn).await?;
     rows.iter()
         .map(|r| {
             LogRow {
@@ -227,43 +211,8 @@ pub(super) async fn reviews(
     conn: &mut PgConnection,
     query: &ReviewQuery,
 ) -> Result<Vec<MpiReview>> {
-    let mut filters = Vec::new();
-    let mut n = 0;
-    if query.id.is_some() {
-        n += 1;
-        filters.push(format!("id = ${n}"));
-    }
-    if query.status.is_some() {
-        n += 1;
-        filters.push(format!("status = ${n}"));
-    }
-    if query.patient.is_some() {
-        n += 1;
-        filters.push(format!("(patient_id = ${n} OR candidate_id = ${n})"));
-    }
-    let filter = if filters.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", filters.join(" AND "))
-    };
-    let text = format!(
-        "SELECT {REVIEW_COLUMNS} FROM mpi_review {filter} ORDER BY id LIMIT ${}",
-        n + 1
-    );
-    let mut q = sqlx::query(&text);
-    if let Some(id) = query.id {
-        q = q.bind(id);
-    }
-    if let Some(s) = query.status {
-        q = q.bind(s.code());
-    }
-    if let Some(p) = &query.patient {
-        q = q.bind(p);
-    }
-    let rows = q
-        .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
-        .fetch_all(conn)
-        .await?;
+    let (text, params) = crate::mpi::review_listing(query);
+    let rows = bind(sqlx::query(&text), params).fetch_all(conn).await?;
     rows.iter()
         .map(|r| {
             ReviewRow {

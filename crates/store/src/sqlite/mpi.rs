@@ -6,10 +6,17 @@ use time::OffsetDateTime;
 
 use crate::mpi::{
     link_from_row, ordered_pair, sql, LinkQuery, LogQuery, LogRow, MpiChange, MpiLink, MpiLogEntry,
-    MpiReview, ReviewQuery, ReviewRow, LINK_QUERY_CHUNK, LOG_COLUMNS, REVIEW_COLUMNS,
+    MpiReview, Param, ReviewQuery, ReviewRow, LINK_QUERY_CHUNK,
 };
 use crate::stamp::to_micros;
 use crate::Result;
+
+fn sql_value(p: Param<'_>) -> SqlValue {
+    match p {
+        Param::Text(t) => SqlValue::Text(t.to_owned()),
+        Param::Int(i) => SqlValue::Integer(i),
+    }
+}
 
 /// `$n` placeholders as SQLite's numbered `?n`.
 fn q(text: &str) -> String {
@@ -164,30 +171,9 @@ pub(super) fn no_link_pairs(conn: &Connection) -> Result<Vec<(String, String)>> 
 
 /// Link-log entries, oldest first.
 pub(super) fn log(conn: &Connection, query: &LogQuery) -> Result<Vec<MpiLogEntry>> {
-    let mut filters = Vec::new();
-    let mut values: Vec<SqlValue> = Vec::new();
-    if let Some(person) = &query.person {
-        values.push(SqlValue::Text(person.clone()));
-        let n = values.len();
-        filters.push(format!("(person_id = ?{n} OR previous_person_id = ?{n})"));
-    }
-    if let Some(patient) = &query.patient {
-        values.push(SqlValue::Text(patient.clone()));
-        let n = values.len();
-        filters.push(format!("(patient_id = ?{n} OR other_patient_id = ?{n})"));
-    }
-    let filter = if filters.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", filters.join(" AND "))
-    };
-    values.push(SqlValue::Integer(
-        i64::try_from(query.limit).unwrap_or(i64::MAX),
-    ));
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {LOG_COLUMNS} FROM mpi_link_log {filter} ORDER BY seq LIMIT ?{}",
-        values.len()
-    ))?;
+    let (text, values) = crate::mpi::log_listing(query);
+    let mut stmt = conn.prepare(&q(&text))?;
+    let values = values.into_iter().map(sql_value);
     let rows = stmt.query_map(params_from_iter(values), |r| {
         Ok(LogRow {
             seq: r.get(0)?,
@@ -208,33 +194,9 @@ pub(super) fn log(conn: &Connection, query: &LogQuery) -> Result<Vec<MpiLogEntry
 
 /// Review items, oldest first.
 pub(super) fn reviews(conn: &Connection, query: &ReviewQuery) -> Result<Vec<MpiReview>> {
-    let mut filters = Vec::new();
-    let mut values: Vec<SqlValue> = Vec::new();
-    if let Some(id) = query.id {
-        values.push(SqlValue::Integer(id));
-        filters.push(format!("id = ?{}", values.len()));
-    }
-    if let Some(status) = query.status {
-        values.push(SqlValue::Text(status.code().to_owned()));
-        filters.push(format!("status = ?{}", values.len()));
-    }
-    if let Some(patient) = &query.patient {
-        values.push(SqlValue::Text(patient.clone()));
-        let n = values.len();
-        filters.push(format!("(patient_id = ?{n} OR candidate_id = ?{n})"));
-    }
-    let filter = if filters.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", filters.join(" AND "))
-    };
-    values.push(SqlValue::Integer(
-        i64::try_from(query.limit).unwrap_or(i64::MAX),
-    ));
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {REVIEW_COLUMNS} FROM mpi_review {filter} ORDER BY id LIMIT ?{}",
-        values.len()
-    ))?;
+    let (text, values) = crate::mpi::review_listing(query);
+    let mut stmt = conn.prepare(&q(&text))?;
+    let values = values.into_iter().map(sql_value);
     let rows = stmt.query_map(params_from_iter(values), |r| {
         Ok(ReviewRow {
             id: r.get(0)?,
