@@ -16,8 +16,10 @@
 //! - telecom: every distinct contact point of the members, newest member first;
 //! - address: the newest member that has one (residents move).
 //!
-//! "Newest" is `meta.lastUpdated`. No identifier is ever copied, so the citizen ID
-//! number is not duplicated into the golden record.
+//! "Newest" is `meta.lastUpdated`. A member merged away (`replaced-by`) does not take
+//! part while another member does: the merge wrote it last, yet it is the record that
+//! was retired. No identifier is ever copied, so the citizen ID number is not
+//! duplicated into the golden record.
 use hutong_mpi::input::CITIZEN_ID_SYSTEM;
 use hutong_mpi::{CitizenId, Sex};
 use serde_json::{json, Value};
@@ -124,6 +126,16 @@ pub fn survive(person: &mut Value, members: &[&Value]) {
     if members.is_empty() || !person.is_object() {
         return;
     }
+    let current: Vec<&Value> = members
+        .iter()
+        .copied()
+        .filter(|m| super::registration::replaced_by(m).is_none())
+        .collect();
+    let members = if current.is_empty() {
+        members
+    } else {
+        &current
+    };
     let mut newest: Vec<(&Value, Option<CitizenId>)> =
         members.iter().map(|m| (*m, citizen_id(m))).collect();
     // Newest first; ties (same instant) by id, so the outcome does not depend on order.
@@ -251,6 +263,27 @@ mod tests {
         let mut again = new_person("p", None);
         survive(&mut again, &[&verified, &typo]);
         assert_eq!(again, person);
+    }
+
+    #[test]
+    fn a_merged_away_member_does_not_name_the_golden_record() {
+        let kept = patient(
+            "a",
+            "2025-01-01T00:00:00Z",
+            json!({ "name": [{ "text": "王芳" }] }),
+        );
+        let retired = patient(
+            "b",
+            "2026-01-01T00:00:00Z",
+            json!({ "name": [{ "text": "王方" }], "active": false,
+                    "link": [{ "type": "replaced-by", "other": { "reference": "Patient/a" } }] }),
+        );
+        let mut person = new_person("p", None);
+        survive(&mut person, &[&kept, &retired]);
+        assert_eq!(person["name"], json!([{ "text": "王芳" }]));
+        // Only merged-away members left: they still describe the resident.
+        survive(&mut person, &[&retired]);
+        assert_eq!(person["name"], json!([{ "text": "王方" }]));
     }
 
     #[test]
