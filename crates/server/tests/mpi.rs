@@ -100,6 +100,21 @@ async fn person_of(s: &TestServer, patient: &str) -> Value {
     entries[0]["resource"].clone()
 }
 
+/// `Person/$mdm-unlink` of a Patient from a Person, with a reason; must succeed.
+async fn unlink(s: &TestServer, patient: &str, person: &str, reason: &str) {
+    let u = s
+        .post(
+            "Person/$mdm-unlink",
+            &json!({ "resourceType": "Parameters", "parameter": [
+                { "name": "patient", "valueReference": { "reference": format!("Patient/{patient}") } },
+                { "name": "person", "valueReference": { "reference": format!("Person/{person}") } },
+                { "name": "reason", "valueString": reason }
+            ]}),
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::OK, "{}", u.diagnostics());
+}
+
 fn linked_patients(person: &Value) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = person["link"]
         .as_array()
@@ -333,17 +348,7 @@ async fn unlinked_pair_is_never_relinked_automatically(s: &TestServer) {
         )
         .await;
     assert_eq!(no_reason.status, StatusCode::BAD_REQUEST);
-    let u = s
-        .post(
-            "Person/$mdm-unlink",
-            &json!({ "resourceType": "Parameters", "parameter": [
-                { "name": "patient", "valueReference": { "reference": format!("Patient/{b}") } },
-                { "name": "person", "valueReference": { "reference": format!("Person/{pid}") } },
-                { "name": "reason", "valueString": "二人共用身份证号：经核实为不同人" }
-            ]}),
-        )
-        .await;
-    assert_eq!(u.status, StatusCode::OK, "{}", u.diagnostics());
+    unlink(s, &b, &pid, "二人共用身份证号：经核实为不同人").await;
     assert_ne!(person_of(s, &b).await["id"], json!(pid));
     // The update re-matches, but the pair stays apart.
     let mut upd = zhang_wei_b().json();
@@ -394,17 +399,7 @@ async fn links_and_kept_apart_pairs_survive_a_restart(s: &TestServer) {
     let b = register(s, &zhang_wei_b()).await;
     let pid = person_of(s, &a).await["id"].as_str().unwrap().to_owned();
     assert_eq!(person_of(s, &b).await["id"], json!(pid));
-    let u = s
-        .post(
-            "Person/$mdm-unlink",
-            &json!({ "resourceType": "Parameters", "parameter": [
-                { "name": "patient", "valueReference": { "reference": format!("Patient/{b}") } },
-                { "name": "person", "valueReference": { "reference": format!("Person/{pid}") } },
-                { "name": "reason", "valueString": "两人，核实" }
-            ]}),
-        )
-        .await;
-    assert_eq!(u.status, StatusCode::OK, "{}", u.diagnostics());
+    unlink(s, &b, &pid, "两人，核实").await;
     let r = s.reopen(mpi_config()).await;
     // A third registration of A's resident (no ID number: it matches A by name, birth
     // date and phone, not B) joins A's golden record, read from the store.
@@ -483,17 +478,7 @@ async fn golden_record_follows_its_members(s: &TestServer) {
     assert_eq!(person["name"][0]["given"][0], "伟");
     assert_ne!(person["meta"]["versionId"], version);
     // A leaves: the golden record keeps only what B says.
-    let u = s
-        .post(
-            "Person/$mdm-unlink",
-            &json!({ "resourceType": "Parameters", "parameter": [
-                { "name": "patient", "valueReference": { "reference": format!("Patient/{a}") } },
-                { "name": "person", "valueReference": { "reference": format!("Person/{pid}") } },
-                { "name": "reason", "valueString": "核实为不同人" }
-            ]}),
-        )
-        .await;
-    assert_eq!(u.status, StatusCode::OK, "{}", u.diagnostics());
+    unlink(s, &a, &pid, "核实为不同人").await;
     let person = person_of(s, &b).await;
     assert_eq!(person["id"], json!(pid));
     assert_eq!(person["name"][0]["given"][0], "伟");

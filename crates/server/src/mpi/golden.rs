@@ -20,7 +20,7 @@
 //! part while another member does: the merge wrote it last, yet it is the record that
 //! was retired. No identifier is ever copied, so the citizen ID number is not
 //! duplicated into the golden record.
-use hutong_mpi::input::CITIZEN_ID_SYSTEM;
+use super::registration::{citizen_id, replaced_by};
 use hutong_mpi::{CitizenId, Sex};
 use serde_json::{json, Value};
 
@@ -101,15 +101,6 @@ pub fn assurance(kind: hutong_store::LinkKind) -> &'static str {
     }
 }
 
-/// The valid citizen ID number of a Patient, if it has one.
-fn citizen_id(patient: &Value) -> Option<CitizenId> {
-    patient["identifier"]
-        .as_array()?
-        .iter()
-        .filter(|i| i["system"] == CITIZEN_ID_SYSTEM)
-        .find_map(|i| CitizenId::parse(i["value"].as_str()?).ok())
-}
-
 fn non_empty<'a>(v: &'a Value, field: &str) -> Option<&'a Value> {
     v.get(field).filter(|x| match x {
         Value::Array(a) => !a.is_empty(),
@@ -129,7 +120,7 @@ pub fn survive(person: &mut Value, members: &[&Value]) {
     let current: Vec<&Value> = members
         .iter()
         .copied()
-        .filter(|m| super::registration::replaced_by(m).is_none())
+        .filter(|m| replaced_by(m).is_none())
         .collect();
     let members = if current.is_empty() {
         members
@@ -211,6 +202,7 @@ pub fn survive(person: &mut Value, members: &[&Value]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hutong_mpi::input::CITIZEN_ID_SYSTEM;
 
     fn patient(id: &str, updated: &str, extra: Value) -> Value {
         let mut p = json!({

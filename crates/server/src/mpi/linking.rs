@@ -111,6 +111,17 @@ struct PersonDoc {
     refresh: bool,
 }
 
+impl PersonDoc {
+    fn new(json: Value, exists: bool, dirty: bool) -> Self {
+        PersonDoc {
+            json,
+            exists,
+            dirty,
+            refresh: false,
+        }
+    }
+}
+
 /// Edits to the link state and golden records, seen by later steps of the same batch
 /// before they are committed.
 pub(super) struct LinkBatch<'a> {
@@ -217,27 +228,16 @@ impl<'a> LinkBatch<'a> {
     async fn person(&mut self, id: &str) -> Result<&mut PersonDoc, ApiError> {
         if !self.persons.contains_key(id) {
             let doc = match self.store.read(self.ctx, "Person", id).await? {
-                Some(v) if !v.deleted => PersonDoc {
-                    json: serde_json::from_slice(&v.json).map_err(|e| {
+                Some(v) if !v.deleted => PersonDoc::new(
+                    serde_json::from_slice(&v.json).map_err(|e| {
                         ApiError::internal(format!("stored Person/{id} is not JSON: {e}"))
                     })?,
-                    exists: true,
-                    dirty: false,
-                    refresh: false,
-                },
+                    true,
+                    false,
+                ),
                 // A golden record deleted by hand is recreated by the next link to it.
-                Some(_) => PersonDoc {
-                    json: golden::new_person(id, None),
-                    exists: true,
-                    dirty: true,
-                    refresh: false,
-                },
-                None => PersonDoc {
-                    json: golden::new_person(id, None),
-                    exists: false,
-                    dirty: true,
-                    refresh: false,
-                },
+                Some(_) => PersonDoc::new(golden::new_person(id, None), true, true),
+                None => PersonDoc::new(golden::new_person(id, None), false, true),
             };
             self.persons.insert(id.to_owned(), doc);
         }
@@ -251,12 +251,7 @@ impl<'a> LinkBatch<'a> {
         let id = crate::transaction::new_id();
         self.persons.insert(
             id.clone(),
-            PersonDoc {
-                json: golden::new_person(&id, patient),
-                exists: false,
-                dirty: true,
-                refresh: false,
-            },
+            PersonDoc::new(golden::new_person(&id, patient), false, true),
         );
         id
     }

@@ -32,10 +32,7 @@ fn conflict(msg: String) -> ApiError {
 
 impl Mpi {
     fn citizen_hash(&self, patient: &Value) -> Option<String> {
-        registration::features(patient, "")
-            .citizen_id
-            .as_ref()
-            .map(|c| self.hash_citizen_id(c))
+        registration::citizen_id(patient).map(|c| self.hash_citizen_id(&c))
     }
 
     /// Links a Patient to a golden record by hand (`assurance` level4); automatic

@@ -25,6 +25,13 @@ pub fn features(patient: &Value, id: &str) -> Features {
     Features::from_record(&record)
 }
 
+/// The citizen ID number of a Patient when it is valid: the one matching reads
+/// (`patient_to_record`), without computing the other features.
+pub fn citizen_id(patient: &Value) -> Option<CitizenId> {
+    let raw = patient_to_record(patient).citizen_id?;
+    CitizenId::parse(raw.trim()).ok()
+}
+
 /// Keyed hash (HMAC-SHA256, hex) of a valid citizen ID number: what the MPI tables
 /// keep instead of the number.
 pub fn id_hash(key: &[u8], id: &CitizenId) -> String {

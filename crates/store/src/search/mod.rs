@@ -449,39 +449,6 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize, correl
             target_type,
             also,
             inner,
-        } if !also.is_empty() => {
-            // several target types: pair type and id, and let the inner filter
-            // take each candidate's own type
-            let r = format!("r{}", depth + 1);
-            open_filter(
-                sql,
-                correlated,
-                false,
-                outer,
-                &x,
-                "id",
-                "idx_reference",
-                true,
-            );
-            same_type(sql, &format!("{x}.resource_type"), rt, outer);
-            sql.push(&format!(" AND {x}.param = "))
-                .text(f.param)
-                .push(&format!(
-                    " AND ({x}.target_type, {x}.target_id) IN (SELECT {r}.resource_type, {r}.id FROM resource {r} WHERE {r}.resource_type IN ("
-                ));
-            for (i, t) in std::iter::once(target_type).chain(also).enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.text(t);
-            }
-            sql.push(&format!(") AND NOT {r}.deleted AND "));
-            filter(sql, "", inner, &r, depth + 1, false);
-            sql.push("))");
-            return;
-        }
-        Condition::Chain {
-            target_type, inner, ..
         } => {
             let r = format!("r{}", depth + 1);
             open_filter(
@@ -495,12 +462,28 @@ fn filter(sql: &mut Sql, rt: &str, f: &Filter, outer: &str, depth: usize, correl
                 true,
             );
             same_type(sql, &format!("{x}.resource_type"), rt, outer);
-            sql.push(&format!(" AND {x}.param = "))
-                .text(f.param)
-                .push(&format!(" AND {x}.target_type = "))
-                .text(target_type);
-            sql.push(&format!(" AND {x}.target_id IN "));
-            live_ids(sql, target_type, inner, &r, depth + 1);
+            sql.push(&format!(" AND {x}.param = ")).text(f.param);
+            if also.is_empty() {
+                sql.push(&format!(" AND {x}.target_type = "))
+                    .text(target_type);
+                sql.push(&format!(" AND {x}.target_id IN "));
+                live_ids(sql, target_type, inner, &r, depth + 1);
+            } else {
+                // several target types: pair type and id, and let the inner filter
+                // take each candidate's own type
+                sql.push(&format!(
+                    " AND ({x}.target_type, {x}.target_id) IN (SELECT {r}.resource_type, {r}.id FROM resource {r} WHERE {r}.resource_type IN ("
+                ));
+                for (i, t) in std::iter::once(target_type).chain(also).enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.text(t);
+                }
+                sql.push(&format!(") AND NOT {r}.deleted AND "));
+                filter(sql, "", inner, &r, depth + 1, false);
+                sql.push(")");
+            }
             sql.push(")");
             return;
         }
