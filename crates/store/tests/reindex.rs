@@ -76,6 +76,52 @@ impl Db {
         }
     }
 
+    /// Every row of every search index table, as sorted text lines.
+    async fn index_rows(&self) -> Vec<String> {
+        const TABLES: [&str; 8] = [
+            "idx_string",
+            "idx_token",
+            "idx_date",
+            "idx_number",
+            "idx_quantity",
+            "idx_reference",
+            "idx_uri",
+            "idx_composite",
+        ];
+        let mut rows = Vec::new();
+        match &self.kind {
+            Kind::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).expect("sqlite");
+                for table in TABLES {
+                    let mut stmt = conn
+                        .prepare(&format!("SELECT * FROM {table}"))
+                        .expect("prepare");
+                    let width = stmt.column_count();
+                    let mut q = stmt.query([]).expect("query");
+                    while let Some(row) = q.next().expect("row") {
+                        let cells: Vec<String> = (0..width)
+                            .map(|i| format!("{:?}", row.get_ref(i).expect("cell")))
+                            .collect();
+                        rows.push(format!("{table} {}", cells.join("|")));
+                    }
+                }
+            }
+            Kind::Postgres { base_url, schema } => {
+                let pool = sqlx::PgPool::connect(base_url).await.expect("connect");
+                for table in TABLES {
+                    let text: Vec<(String,)> =
+                        sqlx::query_as(&format!("SELECT t::text FROM \"{schema}\".{table} t"))
+                            .fetch_all(&pool)
+                            .await
+                            .expect("dump");
+                    rows.extend(text.into_iter().map(|(t,)| format!("{table} {t}")));
+                }
+            }
+        }
+        rows.sort();
+        rows
+    }
+
     async fn finish(self) {
         drop(self.store);
         match self.kind {
@@ -127,6 +173,7 @@ both_backends!(
     type_and_param_restrict_what_is_rebuilt,
     custom_parameter_indexes_existing_resources_after_reindex_of_its_code,
     writes_during_a_reindex_are_never_overwritten_by_older_rows,
+    rows_kept_by_updates_equal_a_full_rebuild,
 );
 
 // ---------------------------------------------------------------- builders
@@ -485,4 +532,108 @@ async fn writes_during_a_reindex_are_never_overwritten_by_older_rows(db: &Db) {
             .len(),
         n
     );
+}
+
+/// Updates keep the index rows that did not change and rewrite the others (PostgreSQL
+/// writes only the difference): after creates, updates that change some values and keep
+/// others, a subject change (every row's patient key moves), two versions of one
+/// resource in one call and a delete, the index tables hold exactly what a full rebuild
+/// from the current versions writes.
+async fn rows_kept_by_updates_equal_a_full_rebuild(db: &Db) {
+    let obs = |i: usize, subject: usize, value: f64, status: &str| {
+        json!({"resourceType": "Observation", "id": format!("o{i:03}"), "status": status,
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}], "text": "Systolic"},
+            "subject": {"reference": format!("Patient/p{subject:03}")},
+            "effectiveDateTime": format!("2026-0{}-1{}", 1 + i % 9, i % 10),
+            "valueQuantity": {"value": value, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
+            "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                "valueQuantity": {"value": value / 2.0, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}]})
+    };
+    let person = |i: usize, family: &str, phone: &str| {
+        json!({"resourceType": "Patient", "id": format!("p{i:03}"), "gender": "female",
+            "birthDate": format!("19{}-03-0{}", 50 + i, 1 + i % 9),
+            "identifier": [{"system": "urn:oid:2.16.156.10011.1.3", "value": format!("11010119500301{i:04}")}],
+            "telecom": [{"system": "phone", "value": phone}],
+            "name": [{"family": family, "given": ["Li"]}]})
+    };
+    put_all(
+        db.store.as_ref(),
+        (0..6)
+            .map(|i| person(i, &format!("Zhang{i}"), "13800000000"))
+            .chain((0..8).map(|i| obs(i, i % 6, 120.0 + i as f64, "final")))
+            .collect(),
+    )
+    .await;
+    let created = db.index_rows().await;
+
+    // Same content again (every row kept), a changed family name, a changed phone.
+    put_all(
+        db.store.as_ref(),
+        vec![
+            person(0, "Zhang0", "13800000000"),
+            person(1, "Wang1", "13800000000"),
+            person(2, "Zhang2", "13911112222"),
+        ],
+    )
+    .await;
+    // A changed value, a changed subject, a status change, two versions in one call.
+    put_all(
+        db.store.as_ref(),
+        vec![
+            obs(0, 0, 135.5, "final"),
+            obs(1, 5, 121.0, "final"),
+            obs(2, 2, 122.0, "amended"),
+            obs(3, 3, 100.0, "preliminary"),
+            obs(3, 4, 140.0, "final"),
+        ],
+    )
+    .await;
+    let mut tx = db.store.begin(&ctx()).await.expect("begin");
+    tx.apply(vec![PendingWrite {
+        kind: WriteKind::Delete,
+        resource_type: "Observation".into(),
+        id: "o007".into(),
+        resource: None,
+        if_match: None,
+    }])
+    .await
+    .expect("delete");
+    tx.commit().await.expect("commit");
+
+    let updated = db.index_rows().await;
+    assert_ne!(updated, created, "the updates changed index rows");
+    assert!(
+        !updated.iter().any(|r| r.contains("o007")),
+        "a deleted resource keeps no index row"
+    );
+    assert_eq!(
+        ids(db.store.as_ref(), "Patient", "family=wang1").await,
+        ["p001"]
+    );
+    assert!(ids(db.store.as_ref(), "Patient", "family=zhang1")
+        .await
+        .is_empty());
+    assert_eq!(
+        ids(db.store.as_ref(), "Observation", "subject=Patient/p004").await,
+        ["o003", "o004"]
+    );
+    assert_eq!(
+        ids(db.store.as_ref(), "Observation", "value-quantity=135.5").await,
+        ["o000"]
+    );
+
+    let report = db
+        .store
+        .reindex(&spec(None, &[]), &keep_going)
+        .await
+        .expect("reindex");
+    assert!(report.finished);
+    assert_eq!(report.indexed, 13);
+    let rebuilt = db.index_rows().await;
+    assert!(
+        rebuilt.len() > 100,
+        "index rows were written: {}",
+        rebuilt.len()
+    );
+    assert_eq!(updated, rebuilt);
 }

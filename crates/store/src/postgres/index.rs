@@ -1,7 +1,10 @@
 //! Writes of the search index tables inside the PostgreSQL write transaction: one
-//! statement removes the rows of superseded versions, one statement inserts the rows
-//! of every new current version (seven `INSERT … SELECT FROM UNNEST` in data-modifying
-//! CTEs), whatever the number of resources in the call.
+//! statement per call, whatever the number of resources in it (data-modifying CTEs over
+//! `UNNEST`ed column arrays, one pair per table). New resources get their rows
+//! inserted; an updated resource's rows are brought to the new version's by deleting
+//! and inserting only the rows that differ — most updates (a golden record gaining a
+//! link, a status change) keep most rows, and index maintenance was most of the cost
+//! of such a write.
 
 use sqlx::PgConnection;
 
@@ -58,7 +61,7 @@ pub(super) async fn reindex_all(pool: &sqlx::PgPool, lock_salt: u64) -> Result<u
             .map(|(t, id, pk, json)| NewVersion::for_reindex(t, id, pk, &json))
             .collect::<Result<Vec<_>>>()?;
         done += versions.len();
-        insert(&mut tx, &versions.iter().collect::<Vec<_>>()).await?;
+        write(&mut tx, (&[], &[]), &versions.iter().collect::<Vec<_>>()).await?;
         tx.commit().await?;
         tracing::info!(
             backend = "postgres",
@@ -89,7 +92,7 @@ pub(super) async fn delete(conn: &mut PgConnection, types: &[&str], ids: &[&str]
 }
 
 /// Column arrays of every index row of a call: one tuple per table, its fields in the
-/// order of that table's column list in [`INSERT`] (named tuples would only repeat it).
+/// order of that table's columns in [`TABLES`] (named tuples would only repeat it).
 #[allow(clippy::type_complexity)]
 #[derive(Default)]
 struct Rows<'a> {
@@ -170,26 +173,181 @@ struct Rows<'a> {
     ),
 }
 
-const INSERT: &str = "\
-WITH s AS (INSERT INTO idx_string (resource_type, id, param, norm, exact, patient_key) \
-  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])), \
-t AS (INSERT INTO idx_token (resource_type, id, param, system, code, text, patient_key) \
-  SELECT * FROM UNNEST($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])), \
-d AS (INSERT INTO idx_date (resource_type, id, param, low, high, patient_key) \
-  SELECT * FROM UNNEST($14::text[], $15::text[], $16::text[], $17::int8[], $18::int8[], $19::text[])), \
-n AS (INSERT INTO idx_number (resource_type, id, param, value, patient_key) \
-  SELECT * FROM UNNEST($20::text[], $21::text[], $22::text[], $23::float8[], $24::text[])), \
-q AS (INSERT INTO idx_quantity (resource_type, id, param, value, system, code, unit, patient_key, cvalue, ccode) \
-  SELECT * FROM UNNEST($25::text[], $26::text[], $27::text[], $28::float8[], $29::text[], $30::text[], $31::text[], $32::text[], $47::float8[], $48::text[])), \
-r AS (INSERT INTO idx_reference (resource_type, id, param, target_type, target_id, url, identifier_system, identifier_value, patient_key) \
-  SELECT * FROM UNNEST($33::text[], $34::text[], $35::text[], $36::text[], $37::text[], $38::text[], $39::text[], $40::text[], $41::text[])), \
-c AS (INSERT INTO idx_composite (resource_type, id, param, s1, c1, s2, c2, n2, lo2, hi2, patient_key) \
-  SELECT * FROM UNNEST($49::text[], $50::text[], $51::text[], $52::text[], $53::text[], $54::text[], $55::text[], $56::float8[], $57::int8[], $58::int8[], $59::text[])) \
-INSERT INTO idx_uri (resource_type, id, param, uri, patient_key) \
-  SELECT * FROM UNNEST($42::text[], $43::text[], $44::text[], $45::text[], $46::text[])";
+/// One index column: name, SQL type, nullable.
+type Column = (&'static str, &'static str, bool);
 
-/// Inserts the index rows of the versions that become current.
-pub(super) async fn insert(conn: &mut PgConnection, versions: &[&NewVersion]) -> Result<()> {
+/// Every index table with its columns after `(resource_type, id)`: name, SQL type, and
+/// whether the column is nullable (compared with `IS NOT DISTINCT FROM`). The order is
+/// that of [`INDEX_TABLES`](crate::INDEX_TABLES) and of each [`Rows`] tuple.
+const TABLES: [(&str, &[Column]); 8] = [
+    (
+        "idx_string",
+        &[
+            ("param", "text", false),
+            ("norm", "text", false),
+            ("exact", "text", false),
+            ("patient_key", "text", true),
+        ],
+    ),
+    (
+        "idx_token",
+        &[
+            ("param", "text", false),
+            ("system", "text", false),
+            ("code", "text", false),
+            ("text", "text", false),
+            ("patient_key", "text", true),
+        ],
+    ),
+    (
+        "idx_date",
+        &[
+            ("param", "text", false),
+            ("low", "int8", false),
+            ("high", "int8", false),
+            ("patient_key", "text", true),
+        ],
+    ),
+    (
+        "idx_number",
+        &[
+            ("param", "text", false),
+            ("value", "float8", false),
+            ("patient_key", "text", true),
+        ],
+    ),
+    (
+        "idx_quantity",
+        &[
+            ("param", "text", false),
+            ("value", "float8", false),
+            ("system", "text", false),
+            ("code", "text", false),
+            ("unit", "text", false),
+            ("patient_key", "text", true),
+            ("cvalue", "float8", true),
+            ("ccode", "text", false),
+        ],
+    ),
+    (
+        "idx_reference",
+        &[
+            ("param", "text", false),
+            ("target_type", "text", false),
+            ("target_id", "text", false),
+            ("url", "text", false),
+            ("identifier_system", "text", false),
+            ("identifier_value", "text", false),
+            ("patient_key", "text", true),
+        ],
+    ),
+    (
+        "idx_uri",
+        &[
+            ("param", "text", false),
+            ("uri", "text", false),
+            ("patient_key", "text", true),
+        ],
+    ),
+    (
+        "idx_composite",
+        &[
+            ("param", "text", false),
+            ("s1", "text", false),
+            ("c1", "text", false),
+            ("s2", "text", false),
+            ("c2", "text", false),
+            ("n2", "float8", true),
+            ("lo2", "int8", true),
+            ("hi2", "int8", true),
+            ("patient_key", "text", true),
+        ],
+    ),
+];
+
+/// The statements over every index table, generated once from [`TABLES`]. Both bind
+/// `$1`, `$2` to the superseded resources' keys, then each table's column arrays.
+struct Statements {
+    /// Inserts the new rows (no resource had rows before).
+    insert: String,
+    /// Brings the rows of superseded resources to the new versions' rows, touching only
+    /// the rows that differ: a row of a superseded resource absent from the new rows is
+    /// deleted, a new row is inserted unless an equal row is already there. Every
+    /// sub-statement sees the same snapshot, so "already there" means "before this
+    /// statement", and a kept row is neither deleted nor inserted again.
+    sync: String,
+}
+
+fn statements() -> &'static Statements {
+    static SQL: std::sync::OnceLock<Statements> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let mut sources = Vec::new();
+        let mut bind = 3;
+        for (n, (_, cols)) in TABLES.iter().enumerate() {
+            let arrays: Vec<String> = ["text", "text"]
+                .iter()
+                .chain(cols.iter().map(|(_, ty, _)| ty))
+                .map(|ty| {
+                    bind += 1;
+                    format!("${}::{ty}[]", bind - 1)
+                })
+                .collect();
+            let names: Vec<&str> = ["resource_type", "id"]
+                .into_iter()
+                .chain(cols.iter().map(|(c, _, _)| *c))
+                .collect();
+            sources.push(format!(
+                "n{n} AS (SELECT * FROM UNNEST({}) AS n ({}))",
+                arrays.join(", "),
+                names.join(", ")
+            ));
+        }
+        let moved = "m AS (SELECT * FROM UNNEST($1::text[], $2::text[]) AS m (resource_type, id))";
+        let mut insert = format!("WITH {moved}, {}", sources.join(", "));
+        let mut sync = insert.clone();
+        for (n, (table, cols)) in TABLES.iter().enumerate() {
+            let names: Vec<&str> = ["resource_type", "id"]
+                .into_iter()
+                .chain(cols.iter().map(|(c, _, _)| *c))
+                .collect();
+            let list = names.join(", ");
+            let same: Vec<String> = ["resource_type", "id"]
+                .iter()
+                .map(|c| format!("n.{c} = x.{c}"))
+                .chain(cols.iter().map(|(c, _, nullable)| {
+                    if *nullable {
+                        format!("n.{c} IS NOT DISTINCT FROM x.{c}")
+                    } else {
+                        format!("n.{c} = x.{c}")
+                    }
+                }))
+                .collect();
+            let same = same.join(" AND ");
+            insert.push_str(&format!(
+                ", i{n} AS (INSERT INTO {table} ({list}) SELECT {list} FROM n{n})"
+            ));
+            sync.push_str(&format!(
+                ", d{n} AS (DELETE FROM {table} x USING m \
+                 WHERE x.resource_type = m.resource_type AND x.id = m.id \
+                 AND NOT EXISTS (SELECT 1 FROM n{n} n WHERE {same})), \
+                 i{n} AS (INSERT INTO {table} ({list}) SELECT {list} FROM n{n} n \
+                 WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE {same}))"
+            ));
+        }
+        insert.push_str(" SELECT 1");
+        sync.push_str(" SELECT 1");
+        Statements { insert, sync }
+    })
+}
+
+/// Writes the index rows of the versions that become current. `moved` are the resources
+/// whose current version these replace: their old rows are brought to the new ones
+/// (only differing rows are deleted or inserted); every other resource had no rows.
+pub(super) async fn write(
+    conn: &mut PgConnection,
+    moved: (&[&str], &[&str]),
+    versions: &[&NewVersion],
+) -> Result<()> {
     let mut c = Rows::default();
     for v in versions {
         let (rt, id, pk) = (
@@ -273,10 +431,17 @@ pub(super) async fn insert(conn: &mut PgConnection, versions: &[&NewVersion]) ->
             c.u.4.push(pk);
         }
     }
-    if versions.iter().all(|v| v.index.is_empty()) {
-        return Ok(());
-    }
-    sqlx::query(INSERT)
+    let sql = if moved.0.is_empty() {
+        if versions.iter().all(|v| v.index.is_empty()) {
+            return Ok(());
+        }
+        &statements().insert
+    } else {
+        &statements().sync
+    };
+    sqlx::query(sql)
+        .bind(moved.0)
+        .bind(moved.1)
         .bind(&c.s.0)
         .bind(&c.s.1)
         .bind(&c.s.2)
@@ -309,6 +474,8 @@ pub(super) async fn insert(conn: &mut PgConnection, versions: &[&NewVersion]) ->
         .bind(&c.q.5)
         .bind(&c.q.6)
         .bind(&c.q.7)
+        .bind(&c.q.8)
+        .bind(&c.q.9)
         .bind(&c.r.0)
         .bind(&c.r.1)
         .bind(&c.r.2)
@@ -323,8 +490,6 @@ pub(super) async fn insert(conn: &mut PgConnection, versions: &[&NewVersion]) ->
         .bind(&c.u.2)
         .bind(&c.u.3)
         .bind(&c.u.4)
-        .bind(&c.q.8)
-        .bind(&c.q.9)
         .bind(&c.c.0)
         .bind(&c.c.1)
         .bind(&c.c.2)

@@ -138,7 +138,7 @@ impl ReindexBackend for PgStore {
         } else {
             delete_params(&mut tx, &types, &ids, params).await?;
         }
-        index::insert(&mut tx, &versions.iter().collect::<Vec<_>>()).await?;
+        index::write(&mut tx, (&[], &[]), &versions.iter().collect::<Vec<_>>()).await?;
         let n = versions.len() as u64;
         let updated = sqlx::query(
             "UPDATE reindex_job SET after_type = $1, after_id = $2, done = done + $3, updated = $4 \

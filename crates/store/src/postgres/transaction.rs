@@ -282,7 +282,8 @@ const UNNEST_VERSIONS: &str =
      $6::bool[], $7::text[], $8::text[], $9::bytea[])";
 
 async fn write(conn: &mut PgConnection, plan: &Plan) -> Result<()> {
-    // 4. Superseded current rows move to history; their identifier rows go.
+    // 4. Superseded current rows move to history; their identifier rows go (their
+    // index rows are brought up to date in step 7).
     if !plan.moved.is_empty() {
         let (types, ids) = split_keys(&plan.moved);
         sqlx::query(&format!(
@@ -296,7 +297,6 @@ async fn write(conn: &mut PgConnection, plan: &Plan) -> Result<()> {
         .bind(&ids)
         .execute(&mut *conn)
         .await?;
-        super::index::delete(conn, &types, &ids).await?;
     }
 
     // 5. Versions superseded within this call go straight to history.
@@ -324,8 +324,10 @@ async fn write(conn: &mut PgConnection, plan: &Plan) -> Result<()> {
         .execute(&mut *conn)
         .await?;
 
-    // 7. Search index rows and identifiers of the new current versions.
-    super::index::insert(conn, &current_rows).await?;
+    // 7. Search index rows (only those that changed) and identifiers of the new current
+    // versions.
+    let (types, ids) = split_keys(&plan.moved);
+    super::index::write(conn, (&types, &ids), &current_rows).await?;
     let mut ident = IdentifierColumns::default();
     for v in &current_rows {
         for (system, value) in &v.identifiers {
