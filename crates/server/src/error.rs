@@ -47,6 +47,14 @@ impl ApiError {
             diagnostics,
         )
     }
+    /// 503 for a part of the server that cannot serve now (`transient`).
+    pub fn unavailable(diagnostics: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            IssueType::Transient,
+            diagnostics,
+        )
+    }
     /// 500 for a failure inside the server.
     pub fn internal(diagnostics: impl Into<String>) -> Self {
         Self::new(

@@ -156,20 +156,27 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await
     .context("cannot load the custom search parameters")?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let (listen, demo_residents) = (config.listen, config.demo_residents);
+    let state = AppState::new(store, config);
+    if let Some(mpi) = &state.mpi {
+        mpi.claim(state.store.as_ref())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the MPI: {}", e.summary()))?;
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, store = store.backend(), "hutong serving FHIR R4 at /fhir");
-    if let Some(residents) = config.demo_residents {
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(listen = %listener.local_addr()?, store = state.store.backend(), "hutong serving FHIR R4 at /fhir");
+    if let Some(residents) = demo_residents {
         // The server answers at once; the demo region fills in behind it.
-        let store = Arc::clone(&store);
+        let store = Arc::clone(&state.store);
         tokio::spawn(async move {
             if let Err(e) = hutong_server::demo::load_if_empty(store, residents).await {
                 tracing::error!(error = %e, "demo region could not be loaded");
             }
         });
     }
-    serve(listener, AppState::new(store, config)).await?;
+    serve(listener, state).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -207,7 +214,13 @@ async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mpi_config = hutong_server::config::MpiConfig::from_args(&args.mpi)?;
-    hutong_server::mpi::start(&store, &mpi_config).context("cannot start the MPI")?;
+    if let Some(mpi) =
+        hutong_server::mpi::start(&store, &mpi_config).context("cannot start the MPI")?
+    {
+        mpi.claim(store.as_ref())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the MPI: {}", e.summary()))?;
+    }
     let ctx = AccessContext::system("hutong-import");
     let start = Instant::now();
     let mut total = 0u64;

@@ -360,3 +360,62 @@ fn sigterm_shuts_the_server_down_gracefully() {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
 }
+
+/// One process per database runs the master patient index: a second `hutong serve` (or
+/// `hutong import`) on a database whose MPI is running stops with a clear error, and
+/// starts once the first has exited.
+#[test]
+fn a_second_process_on_the_database_refuses_to_run_the_mpi() {
+    let db = temp_path("lease.db");
+    let url = format!("sqlite://{}", db.display());
+    let serve = |port: u16| {
+        hutong()
+            .args(["serve", "--insecure-dev", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--database", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let port = free_port();
+    let mut first = serve(port);
+    rt.block_on(wait_ready(&reqwest::Client::new(), port));
+
+    let second = serve(free_port()).wait_with_output().unwrap();
+    assert!(
+        !second.status.success(),
+        "a second server started beside the first"
+    );
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("run by another hutong process"), "{err}");
+    let bundle = temp_path("lease-import.json");
+    std::fs::write(
+        &bundle,
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": []}).to_string(),
+    )
+    .unwrap();
+    let import = hutong()
+        .args(["import", "--quiet", "--database", &url])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        !import.status.success(),
+        "an import linked beside the server"
+    );
+    assert!(String::from_utf8_lossy(&import.stderr).contains("run by another hutong process"));
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let port = free_port();
+    let mut again = serve(port);
+    rt.block_on(wait_ready(&reqwest::Client::new(), port));
+    again.kill().unwrap();
+    again.wait().unwrap();
+    let _ = std::fs::remove_file(&bundle);
+    for suffix in ["", "-wal", "-shm", "-lease-mpi"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}

@@ -392,6 +392,55 @@ async fn unlinked_pair_is_never_relinked_automatically(s: &TestServer) {
     assert_eq!(bad.status, StatusCode::NOT_FOUND);
 }
 
+/// A second MPI on the same database (another process, here another store) cannot start
+/// while the first runs: it would link with its own in-memory index. While the lease is
+/// elsewhere, a server's Patient writes still land and are linked once it gets the lease
+/// back (the catch-up pass).
+async fn one_process_per_database_runs_the_mpi(s: &TestServer) {
+    let a = register(s, &zhang_wei_a()).await;
+    let pid = person_of(s, &a).await["id"].clone();
+    let other = hutong_store::open(&s.database).await.expect("second store");
+    let mpi = hutong_server::mpi::Mpi::new(&MpiConfig::default()).expect("mpi");
+    let refused = mpi
+        .claim(other.as_ref())
+        .await
+        .expect_err("the lease is held");
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        refused.summary().contains("another hutong process"),
+        "{}",
+        refused.summary()
+    );
+    // The first one goes on linking.
+    let b = register(s, &zhang_wei_b()).await;
+    assert_eq!(person_of(s, &b).await["id"], pid);
+
+    // It stops; the other takes over, and the first cannot link any more.
+    hutong_server::mpi::for_store(s.store.as_ref())
+        .expect("the server's MPI")
+        .stop()
+        .await;
+    mpi.claim(other.as_ref())
+        .await
+        .expect("lease free after stop");
+    let mut c = zhang_wei_a();
+    c.mrn = Some((CLINIC_B, "B-4242"));
+    let c = register(s, &c).await;
+    let unlinked = s.get(&format!("Person?patient=Patient/{c}")).await;
+    assert_eq!(unlinked.status, StatusCode::OK);
+    assert!(
+        unlinked.body["entry"].as_array().is_none_or(Vec::is_empty),
+        "linked by a process without the lease: {}",
+        unlinked.body
+    );
+
+    // The other lets go: the first claims the lease again and catches up.
+    mpi.stop().await;
+    let d = register(s, &Registration::new("李", "娜", "1990-05-06")).await;
+    assert_ne!(person_of(s, &d).await["id"], pid);
+    assert_eq!(person_of(s, &c).await["id"], pid);
+}
+
 /// What the index keeps in memory (which Person each Patient belongs to, the pairs a
 /// human kept apart) is read back from the store by a restarted server.
 async fn links_and_kept_apart_pairs_survive_a_restart(s: &TestServer) {
@@ -740,6 +789,7 @@ fn mpi_config() -> Config {
 }
 
 both_backends_with_mpi!(
+    one_process_per_database_runs_the_mpi,
     same_resident_at_two_institutions_has_one_golden_record,
     resident_without_id_number_is_linked_by_name_birth_date_and_phone,
     homophone_surnames_born_the_same_day_are_not_linked,

@@ -86,6 +86,21 @@ pub(crate) const INDEX_TABLES: [&str; 8] = [
 /// Result type of every store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// An exclusive lease on a database (see [`Store::lease`]); dropping it ends the lease.
+pub struct Lease(#[allow(dead_code)] Box<dyn std::any::Any + Send + Sync>);
+
+impl Lease {
+    pub(crate) fn new(holder: impl std::any::Any + Send + Sync) -> Lease {
+        Lease(Box::new(holder))
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lease")
+    }
+}
+
 /// The versioned resource store. Implemented by the SQLite and PostgreSQL backends.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -146,6 +161,15 @@ pub trait Store: Send + Sync + 'static {
     /// Number of current, non-deleted resources per type (for tests, import reports
     /// and the console).
     async fn count(&self, ctx: &AccessContext, resource_type: Option<&str>) -> Result<u64>;
+
+    /// Takes the exclusive lease `name` on this database for as long as the returned
+    /// [`Lease`] lives, or `Ok(None)` when another holder has it (another process, or
+    /// another store opened on the same database). For components that keep state in
+    /// memory and must be the only one writing it, such as the master patient index.
+    /// The lease ends with the holder: a crashed process never keeps it (PostgreSQL ends
+    /// a session-level advisory lock with its connection; the operating system drops a
+    /// file lock with its file).
+    async fn lease(&self, name: &str) -> Result<Option<Lease>>;
 
     /// Refreshes the query planner's statistics after a bulk load (`hutong import` calls
     /// it at its end): search plans on PostgreSQL depend on them, and autovacuum may not

@@ -17,7 +17,8 @@
 //! remembered (`mpi_no_link`) and never linked again automatically; links a human made
 //! (manual link, accepted review, merge) are never changed by automatic matching. Link
 //! decisions are serialised per process by one async mutex (the index and the link
-//! rows change together); one server process per database runs the MPI.
+//! rows change together), and one process per database runs the MPI: it holds the
+//! database's `mpi` lease ([`Store::lease`]) from before the index loads.
 //!
 //! The index (`hutong-mpi`'s `MatchIndex`) and the link cache (Patient → Person, the
 //! kept-apart pairs) are built from the store on first use (started at `serve` time,
@@ -63,6 +64,9 @@ struct IndexState {
     links_stale: bool,
     matching: Matching,
     links: LinkCache,
+    /// This process's exclusive right to run the MPI of the database, taken before the
+    /// index is loaded and held as long as the MPI lives.
+    lease: Option<hutong_store::Lease>,
 }
 
 /// The in-memory match index and which of its slots is each Patient's current one (an
@@ -172,6 +176,7 @@ impl Mpi {
     ) -> Result<tokio::sync::MutexGuard<'_, IndexState>, ApiError> {
         let mut state = self.state.lock().await;
         if !state.loaded {
+            claim(store, &mut state).await?;
             self.load(store, &mut state).await?;
             state.loaded = true;
             state.needs_catch_up = true;
@@ -186,6 +191,20 @@ impl Mpi {
             state.needs_catch_up = false;
         }
         Ok(state)
+    }
+
+    /// Takes the database's MPI lease now (`hutong serve` and `hutong import` call it
+    /// before they start, so a second process on the same database stops with a clear
+    /// error instead of linking beside the first with its own in-memory index).
+    pub async fn claim(&self, store: &dyn Store) -> Result<(), ApiError> {
+        claim(store, &mut *self.state.lock().await).await
+    }
+
+    /// Stops running the MPI in this process: ends the lease and forgets the in-memory
+    /// index, so another process (or store) can take over. A later linking step claims
+    /// the lease again and reloads the index from the store.
+    pub async fn stop(&self) {
+        *self.state.lock().await = IndexState::default();
     }
 
     /// Builds the index from every stored Patient, one search page at a time.
@@ -499,6 +518,26 @@ impl Mpi {
     /// The keyed hash of a valid citizen ID number.
     pub fn hash_citizen_id(&self, id: &hutong_mpi::CitizenId) -> String {
         registration::id_hash(&self.hash_key, id)
+    }
+}
+
+/// Name of the MPI's lease ([`Store::lease`]).
+const LEASE: &str = "mpi";
+
+async fn claim(store: &dyn Store, state: &mut IndexState) -> Result<(), ApiError> {
+    if state.lease.is_some() {
+        return Ok(());
+    }
+    match store.lease(LEASE).await? {
+        Some(lease) => {
+            state.lease = Some(lease);
+            Ok(())
+        }
+        None => Err(ApiError::unavailable(
+            "the master patient index of this database is run by another hutong process \
+             (one process per database links Patients: stop the other, or start this one \
+             with the MPI disabled)",
+        )),
     }
 }
 

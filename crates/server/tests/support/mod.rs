@@ -150,8 +150,12 @@ impl TestServer {
     }
 
     /// A second server on this one's database, as after a restart: its own store and
-    /// in-memory state. The database still belongs to (and is dropped with) `self`.
+    /// in-memory state. This one's master patient index stops first (one process per
+    /// database runs it). The database still belongs to (and is dropped with) `self`.
     pub async fn reopen(&self, config: Config) -> TestServer {
+        if let Some(mpi) = hutong_server::mpi::for_store(self.store.as_ref()) {
+            mpi.stop().await;
+        }
         Self::start(self.database.clone(), config).await
     }
 

@@ -27,6 +27,10 @@ use crate::{
 use options::Options;
 use transaction::{fnv1a, PgTransaction};
 
+/// First key of the two-key advisory locks of [`Store::lease`] ("Hutl"); the second is
+/// derived from the schema and the lease name.
+const LEASE_LOCK: i32 = 0x4875_746c;
+
 /// The PostgreSQL implementation of [`Store`].
 pub(crate) struct PgStore {
     pool: PgPool,
@@ -102,6 +106,20 @@ impl Store for PgStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn lease(&self, name: &str) -> Result<Option<crate::Lease>> {
+        // A session-level advisory lock on a connection taken out of the pool: it lives
+        // as long as that connection, which only the lease holds. The two-key form keeps
+        // it apart from the one-key per-resource write locks.
+        let mut conn = self.pool.acquire().await?.detach();
+        let key = fnv1a(&[&self.lock_salt.to_le_bytes(), name.as_bytes()]) as i32;
+        let (held,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1, $2)")
+            .bind(LEASE_LOCK)
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(held.then(|| crate::Lease::new(tokio::sync::Mutex::new(conn))))
     }
 
     async fn begin(&self, _ctx: &AccessContext) -> Result<Box<dyn Transaction>> {

@@ -100,6 +100,8 @@ impl Options {
 pub(crate) struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Readers>,
+    /// The database file (of an in-memory store too: see [`Ephemeral`]).
+    path: std::path::PathBuf,
     /// Declared last so the connections close before the file is removed.
     _ephemeral: Option<Ephemeral>,
 }
@@ -172,6 +174,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Readers::new(readers)),
+            path: path.into(),
             _ephemeral: ephemeral,
         })
     }
@@ -207,7 +210,7 @@ impl Ephemeral {
 
 impl Drop for Ephemeral {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
+        for suffix in ["", "-wal", "-shm", "-journal", "-lease-mpi"] {
             let mut file = self.path.clone().into_os_string();
             file.push(suffix);
             let _ = std::fs::remove_file(file);
@@ -225,6 +228,29 @@ impl Store for SqliteStore {
         self.readers
             .run(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
+    }
+
+    async fn lease(&self, name: &str) -> Result<Option<crate::Lease>> {
+        // An exclusive lock on a file beside the database (`hutong.db-lease-mpi`), held
+        // by the open file: a second open of it, in this process or another, cannot
+        // take it, and the system drops it when the holder exits.
+        let mut file = self.path.clone().into_os_string();
+        file.push(format!("-lease-{name}"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&file)
+            .map_err(|e| {
+                StoreError::Database(format!("cannot open {}: {e}", file.to_string_lossy()))
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(crate::Lease::new(file))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Database(format!(
+                "cannot lock the {name} lease: {e}"
+            ))),
+        }
     }
 
     async fn begin(&self, _ctx: &AccessContext) -> Result<Box<dyn Transaction>> {
