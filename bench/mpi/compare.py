@@ -3,12 +3,13 @@
 
 Same files, same run, same pairwise scoring: precision / recall / F1 of the pairs each
 tool declares a match, against the true entity in the record ids (FEBRL `rec-N-org` /
-`rec-N-dup-K`; `hutong mpi generate` `PN-k`).
+`rec-N-dup-K`; `hutong mpi generate` `PN-k`; a `hutong synth` region's ground-truth.csv).
 
 Usage (from the workspace root):
     cargo build --release -p hutong-server
     python3 bench/mpi/compare.py                 # FEBRL 1-4
     python3 bench/mpi/compare.py --chinese 100000 --chinese 1000000 [--splink-chinese 100000]
+    python3 bench/mpi/compare.py --skip-febrl --synth 20000   # a `hutong synth` region's registrations
     python3 bench/mpi/compare.py --hutong path/to/hutong …   # another build
 
 hutong's rows also give its review queue (pairs decided `review`) per 100 records.
@@ -47,11 +48,12 @@ def entity(rec_id):
     return m.group(1) if m else rec_id
 
 
-def true_pairs(ids_by_source):
+def true_pairs(ids_by_source, entity_of=None):
+    entity_of = entity_of or entity
     by_entity = {}
     for src, ids in enumerate(ids_by_source):
         for i in ids:
-            by_entity.setdefault(entity(i), []).append((src, i))
+            by_entity.setdefault(entity_of(i), []).append((src, i))
     pairs = set()
     cross = len(ids_by_source) > 1
     for members in by_entity.values():
@@ -209,6 +211,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--chinese", type=int, action="append", default=[], help="also link N generated Chinese records")
     ap.add_argument("--splink-chinese", type=int, default=0, help="run Splink on the generated set of this size")
+    ap.add_argument("--synth", type=int, action="append", default=[], help="also link the registrations of a `hutong synth` region of N residents, against its ground truth")
     ap.add_argument("--skip-febrl", action="store_true")
     ap.add_argument("--hutong", default=BIN, help="hutong binary (default: the release build)")
     args = ap.parse_args()
@@ -243,6 +246,20 @@ def main():
         if size == args.splink_chinese:
             res, secs = run_splink_safe(chinese_splink, df)
             row(table, f"chinese{size}", "splink", res, truth, secs, len(df))
+    for residents in args.synth:
+        region = os.path.join(OUT, f"synth_{residents}")
+        path = os.path.join(region, "registrations.csv")
+        if not os.path.exists(os.path.join(region, "ground-truth.csv")):
+            subprocess.check_call([BIN, "synth", "--residents", str(residents), "--seed", "7", "--no-clinical", "--format", "ndjson", "--out", region], stdout=subprocess.DEVNULL)
+        with open(os.path.join(region, "ground-truth.csv"), newline="", encoding="utf-8") as f:
+            person = {r["patient_id"]: r["person_id"] for r in csv.DictReader(f)}
+        df = pd.read_csv(path, dtype=str, keep_default_na=False).replace("", None)
+        truth = true_pairs([list(df["record_id"])], person.__getitem__)
+        res, secs, rss, review = run_hutong([path], "chinese")
+        row(table, f"synth{residents}", "hutong", res, truth, secs, len(df), rss, review)
+        if residents == args.splink_chinese:
+            res, secs = run_splink_safe(chinese_splink, df)
+            row(table, f"synth{residents}", "splink", res, truth, secs, len(df))
     print()
     print(f"{'data':14} {'tool':14} {'precision':>9} {'recall':>7} {'F1':>7} {'pairs':>8} {'secs':>8} {'rec/s':>9} {'RSS MB':>7} {'review/100':>10}")
     for d, t, p, r, f, npred, secs, rps, rss, per100 in table:
