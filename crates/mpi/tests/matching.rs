@@ -48,6 +48,33 @@ fn same_valid_id_and_birth_date_is_linked_deterministically() {
 }
 
 #[test]
+fn same_valid_id_under_a_wholly_different_name_goes_to_review() {
+    let m = Matcher::new(Model::default(), Thresholds::default());
+    let a = person(
+        "a",
+        "刘怡佳",
+        "1991-03-06",
+        "330105199103066147",
+        "13536023884",
+        "",
+    );
+    let b = person(
+        "b",
+        "梁雯莉",
+        "1991-03-06",
+        "330105199103066147",
+        "13858723114",
+        "",
+    );
+    let s = m.score(&a, &b);
+    assert_eq!(s.decision, Decision::Review, "{s:?}");
+    assert_eq!(s.rule, Rule::SameIdConflict);
+    // A misspelt given name under the same surname is still the same number's owner.
+    let c = person("c", "刘怡家", "1991-03-06", "330105199103066147", "", "");
+    assert_eq!(m.score(&a, &c).rule, Rule::SameValidId);
+}
+
+#[test]
 fn same_valid_id_with_conflicting_birth_date_goes_to_review() {
     let m = Matcher::new(Model::default(), Thresholds::default());
     let a = person("a", "张伟", "1980-03-07", "632123198209270518", "", "");
