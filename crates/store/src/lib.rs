@@ -86,18 +86,45 @@ pub(crate) const INDEX_TABLES: [&str; 8] = [
 /// Result type of every store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// An exclusive lease on a database (see [`Store::lease`]); dropping it ends the lease.
-pub struct Lease(#[allow(dead_code)] Box<dyn std::any::Any + Send + Sync>);
+/// An exclusive lease on a database (see [`Store::lease`]). Dropping it ends the lease
+/// soon; [`Lease::release`] ends it before it returns.
+pub struct Lease {
+    holder: Box<dyn LeaseHolder>,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What keeps a backend's lease, and ends it.
+#[async_trait]
+pub(crate) trait LeaseHolder: Send + Sync + 'static {
+    async fn release(self: Box<Self>);
+}
 
 impl Lease {
-    pub(crate) fn new(holder: impl std::any::Any + Send + Sync) -> Lease {
-        Lease(Box::new(holder))
+    pub(crate) fn new(holder: impl LeaseHolder, lost: Arc<std::sync::atomic::AtomicBool>) -> Lease {
+        Lease {
+            holder: Box::new(holder),
+            lost,
+        }
+    }
+
+    /// The lease ended without being dropped (on PostgreSQL: its connection broke, say
+    /// the server restarted), so another process may hold it now. The holder must stop
+    /// relying on state kept under it and take the lease again.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Ends the lease; another holder can take it as soon as this returns.
+    pub async fn release(self) {
+        self.holder.release().await;
     }
 }
 
 impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Lease")
+        f.debug_struct("Lease")
+            .field("lost", &self.is_lost())
+            .finish()
     }
 }
 

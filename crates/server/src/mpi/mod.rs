@@ -175,6 +175,15 @@ impl Mpi {
         store: &dyn Store,
     ) -> Result<tokio::sync::MutexGuard<'_, IndexState>, ApiError> {
         let mut state = self.state.lock().await;
+        if state
+            .lease
+            .as_ref()
+            .is_some_and(hutong_store::Lease::is_lost)
+        {
+            // Another process may have run the MPI since: start over from the store.
+            tracing::error!("MPI lease lost; taking it again and reloading the index");
+            *state = IndexState::default();
+        }
         if !state.loaded {
             claim(store, &mut state).await?;
             self.load(store, &mut state).await?;
@@ -204,7 +213,10 @@ impl Mpi {
     /// index, so another process (or store) can take over. A later linking step claims
     /// the lease again and reloads the index from the store.
     pub async fn stop(&self) {
-        *self.state.lock().await = IndexState::default();
+        let old = std::mem::take(&mut *self.state.lock().await);
+        if let Some(lease) = old.lease {
+            lease.release().await;
+        }
     }
 
     /// Builds the index from every stored Patient, one search page at a time.

@@ -31,6 +31,46 @@ use transaction::{fnv1a, PgTransaction};
 /// derived from the schema and the lease name.
 const LEASE_LOCK: i32 = 0x4875_746c;
 
+/// How often a lease's connection is checked.
+const LEASE_CHECK: Duration = Duration::from_secs(2);
+
+/// A lease held as a session advisory lock: its connection (shared with the task that
+/// checks it) ends the lock when it closes.
+struct PgLease {
+    conn: std::sync::Arc<tokio::sync::Mutex<sqlx::PgConnection>>,
+    key: i32,
+    watch: AbortOnDrop,
+}
+
+#[async_trait]
+impl crate::LeaseHolder for PgLease {
+    async fn release(self: Box<Self>) {
+        let PgLease {
+            conn,
+            key,
+            mut watch,
+        } = *self;
+        watch.0.abort();
+        let _ = (&mut watch.0).await;
+        let mut conn = conn.lock().await;
+        // Unlock explicitly: the server notices a closed socket only later.
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+            .bind(LEASE_LOCK)
+            .bind(key)
+            .execute(&mut *conn)
+            .await;
+    }
+}
+
+/// Ends a task with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The PostgreSQL implementation of [`Store`].
 pub(crate) struct PgStore {
     pool: PgPool,
@@ -119,7 +159,35 @@ impl Store for PgStore {
             .bind(key)
             .fetch_one(&mut conn)
             .await?;
-        Ok(held.then(|| crate::Lease::new(tokio::sync::Mutex::new(conn))))
+        if !held {
+            return Ok(None);
+        }
+        // Watch the connection: when it breaks, the lock is gone with it.
+        let conn = std::sync::Arc::new(tokio::sync::Mutex::new(conn));
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watch = tokio::spawn({
+            let (conn, lost) = (std::sync::Arc::clone(&conn), std::sync::Arc::clone(&lost));
+            let name = name.to_owned();
+            async move {
+                loop {
+                    tokio::time::sleep(LEASE_CHECK).await;
+                    let mut conn = conn.lock().await;
+                    if let Err(e) = sqlx::query("SELECT 1").execute(&mut *conn).await {
+                        lost.store(true, std::sync::atomic::Ordering::Relaxed);
+                        tracing::error!(lease = %name, error = %e, "database lease lost: its connection broke");
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Some(crate::Lease::new(
+            PgLease {
+                conn,
+                key,
+                watch: AbortOnDrop(watch),
+            },
+            lost,
+        )))
     }
 
     async fn begin(&self, _ctx: &AccessContext) -> Result<Box<dyn Transaction>> {

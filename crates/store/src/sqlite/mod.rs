@@ -180,6 +180,16 @@ impl SqliteStore {
     }
 }
 
+/// A lease held as a lock on an open file.
+struct FileLease(std::fs::File);
+
+#[async_trait]
+impl crate::LeaseHolder for FileLease {
+    async fn release(self: Box<Self>) {
+        let _ = self.0.unlock();
+    }
+}
+
 /// The file behind `sqlite::memory:`, removed with the store.
 struct Ephemeral {
     path: std::path::PathBuf,
@@ -245,7 +255,7 @@ impl Store for SqliteStore {
                 StoreError::Database(format!("cannot open {}: {e}", file.to_string_lossy()))
             })?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(crate::Lease::new(file))),
+            Ok(()) => Ok(Some(crate::Lease::new(FileLease(file), Default::default()))),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Database(format!(
                 "cannot lock the {name} lease: {e}"
