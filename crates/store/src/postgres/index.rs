@@ -431,13 +431,19 @@ pub(super) async fn write(
             c.u.4.push(pk);
         }
     }
-    let sql = if moved.0.is_empty() {
-        if versions.iter().all(|v| v.index.is_empty()) {
-            return Ok(());
-        }
-        &statements().insert
-    } else {
+    let sync = !moved.0.is_empty();
+    if !sync && versions.iter().all(|v| v.index.is_empty()) {
+        return Ok(());
+    }
+    let sql = if sync {
+        // Sessions plan every statement with its values (`force_custom_plan`, for
+        // search); this one takes ≈ 3 ms to plan and 0.1 ms from a cached generic plan.
+        sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
+            .execute(&mut *conn)
+            .await?;
         &statements().sync
+    } else {
+        &statements().insert
     };
     sqlx::query(sql)
         .bind(moved.0)
@@ -501,7 +507,12 @@ pub(super) async fn write(
         .bind(&c.c.8)
         .bind(&c.c.9)
         .bind(&c.c.10)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    if sync {
+        sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }

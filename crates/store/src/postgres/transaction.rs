@@ -12,13 +12,6 @@
 //! committed version (READ COMMITTED takes a fresh snapshot per statement). Unlike
 //! `SELECT … FOR UPDATE`, this also covers resources that do not exist yet, so two
 //! racing creates of one id are serialised rather than both writing version 1.
-//!
-//! Plans: the pool's sessions plan every statement with its values
-//! (`plan_cache_mode = force_custom_plan`, for search). The write statements gain
-//! nothing from that and one of them is large (the search-index statement joins sixteen
-//! CTEs over eight tables: ≈ 3 ms to plan, 0.1 ms from a cached generic plan), so a
-//! transaction switches to cached generic plans (`SET LOCAL`) before it writes, and back
-//! before it searches.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -42,8 +35,6 @@ pub(super) struct PgTransaction {
     writes: usize,
     /// A statement failed: PostgreSQL has aborted the transaction.
     poisoned: bool,
-    /// `plan_cache_mode` is `force_generic_plan` for the rest of the transaction.
-    generic_plans: bool,
 }
 
 impl PgTransaction {
@@ -55,25 +46,7 @@ impl PgTransaction {
             started: Instant::now(),
             writes: 0,
             poisoned: false,
-            generic_plans: false,
         }
-    }
-
-    /// Sets the transaction's plan mode (see the module documentation).
-    async fn plans(&mut self, generic: bool) -> Result<()> {
-        if self.generic_plans == generic {
-            return Ok(());
-        }
-        let sql = if generic {
-            "SET LOCAL plan_cache_mode = force_generic_plan"
-        } else {
-            "SET LOCAL plan_cache_mode = force_custom_plan"
-        };
-        let result = sqlx::query(sql).execute(self.conn()?).await.map(|_| ());
-        self.poisoned |= result.is_err();
-        result?;
-        self.generic_plans = generic;
-        Ok(())
     }
 
     fn conn(&mut self) -> Result<&mut PgConnection> {
@@ -103,14 +76,12 @@ impl Transaction for PgTransaction {
     }
 
     async fn search(&mut self, query: &hutong_search::SearchQuery) -> Result<crate::SearchPage> {
-        self.plans(false).await?;
         let result = super::search::search(self.conn()?, query).await;
         self.poisoned |= result.is_err();
         result
     }
 
     async fn apply(&mut self, writes: Vec<PendingWrite>) -> Result<Vec<Option<Versioned>>> {
-        self.plans(true).await?;
         let n = writes.len();
         let (at, salt) = (self.at, self.lock_salt);
         let result = apply(self.conn()?, writes, at, salt).await;
@@ -128,7 +99,6 @@ impl Transaction for PgTransaction {
     }
 
     async fn mpi_apply(&mut self, changes: Vec<crate::MpiChange>) -> Result<()> {
-        self.plans(true).await?;
         let at = self.at;
         let result = super::mpi::apply(self.conn()?, changes, at).await;
         self.poisoned |= result.is_err();
