@@ -170,17 +170,21 @@ impl Matcher {
     pub fn decide(&self, p: Pattern) -> (f64, Decision, Rule) {
         let sex_ok = p.level(Field::Sex) != 1;
         let date_ok = matches!(p.level(Field::BirthDate), 0 | 4);
-        let w = self.weight(p);
-        let prob = probability(w);
         if p.has(FLAG_SAME_VALID_ID) && sex_ok && date_ok {
             if p.has(FLAG_HAN_NAMES) && p.level(Field::Family) == 1 && p.level(Field::Given) == 1 {
                 // One number under two wholly different names: a number typed into the
                 // wrong record, or lent (a newborn registered on its mother's number).
                 // A human must look before two people's records become one.
-                return (prob, Decision::Review, Rule::SameIdConflict);
+                return (
+                    probability(self.weight(p)),
+                    Decision::Review,
+                    Rule::SameIdConflict,
+                );
             }
             return (1.0, Decision::Link, Rule::SameValidId);
         }
+        let w = self.weight(p);
+        let prob = probability(w);
         let mut decision = if prob >= self.thresholds.link {
             Decision::Link
         } else if prob >= self.thresholds.review {

@@ -65,14 +65,16 @@ async fn sqlite_lease_has_one_holder() {
     }
 }
 
-async fn postgres() -> Option<(String, String)> {
+/// Two stores on one fresh PostgreSQL schema, and the schema's name.
+async fn postgres() -> Option<(std::sync::Arc<dyn Store>, std::sync::Arc<dyn Store>, String)> {
     let Ok(base) = std::env::var("HUTONG_TEST_POSTGRES_URL") else {
         eprintln!("!!!!! SKIPPED (HUTONG_TEST_POSTGRES_URL not set): PostgreSQL variant of this test did not run !!!!!");
         return None;
     };
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let sep = if base.contains('?') { '&' } else { '?' };
-    Some((format!("{base}{sep}schema={schema}"), schema))
+    let (a, b) = open_twice(&format!("{base}{sep}schema={schema}")).await;
+    Some((a, b, schema))
 }
 
 async fn drop_schema(schema: &str) {
@@ -87,10 +89,9 @@ async fn drop_schema(schema: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_lease_has_one_holder() {
     let _serial = SERIAL.lock().await;
-    let Some((url, schema)) = postgres().await else {
+    let Some((a, b, schema)) = postgres().await else {
         return;
     };
-    let (a, b) = open_twice(&url).await;
     one_holder_at_a_time(a.as_ref(), b.as_ref()).await;
     drop((a, b));
     drop_schema(&schema).await;
@@ -99,10 +100,9 @@ async fn postgres_lease_has_one_holder() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_lease_whose_connection_breaks_is_lost() {
     let _serial = SERIAL.lock().await;
-    let Some((url, schema)) = postgres().await else {
+    let Some((a, b, schema)) = postgres().await else {
         return;
     };
-    let (a, b) = open_twice(&url).await;
     let lease = a.lease("mpi").await.expect("lease").expect("free");
     // Kill the session holding it, as a database restart or a network cut would.
     let base = std::env::var("HUTONG_TEST_POSTGRES_URL").expect("url");
