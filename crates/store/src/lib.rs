@@ -155,6 +155,24 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
     ) -> Result<Option<Versioned>>;
 
+    /// The current versions of several resources of one type, in no particular order
+    /// (tombstones included; ids that never existed are left out). The default reads
+    /// them one by one; a store with round trips to pay answers in one statement.
+    async fn read_many(
+        &self,
+        ctx: &AccessContext,
+        resource_type: &str,
+        ids: &[String],
+    ) -> Result<Vec<Versioned>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(v) = self.read(ctx, resource_type, id).await? {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
     /// One specific version (may be a tombstone). `None` when that version does not exist.
     async fn vread(
         &self,

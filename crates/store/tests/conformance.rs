@@ -159,6 +159,7 @@ conformance!(
     written_json_carries_version_meta_and_reads_return_the_same_bytes,
     update_bumps_the_version_and_keeps_the_old_one_readable,
     delete_writes_a_tombstone_that_read_and_vread_report,
+    read_many_returns_current_versions_tombstones_and_skips_unknown_ids,
     delete_of_a_missing_or_deleted_resource_writes_nothing,
     writing_a_deleted_resource_revives_it_with_the_next_version,
     if_match_mismatch_fails_naming_the_offending_write,
@@ -425,6 +426,45 @@ async fn delete_writes_a_tombstone_that_read_and_vread_report(h: &Harness) {
             .deleted
     );
     assert_eq!(count(s, Some("Patient")).await, 0);
+}
+
+async fn read_many_returns_current_versions_tombstones_and_skips_unknown_ids(h: &Harness) {
+    let s = &h.store;
+    put(s, create(patient("m1"))).await;
+    put(s, create(patient("m2"))).await;
+    put(s, update(patient("m2"))).await;
+    put(s, create(patient("m3"))).await;
+    put(s, delete("Patient", "m3")).await;
+    put(s, create(observation("m1", "m1"))).await;
+    let ids: Vec<String> = ["m3", "nobody", "m2", "m1"].map(String::from).to_vec();
+    let mut got: Vec<(String, u64, bool)> = s
+        .read_many(&ctx(), "Patient", &ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| {
+            assert_eq!(v.resource_type, "Patient");
+            (v.id, v.version, v.deleted)
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("m1".to_owned(), 1, false),
+            ("m2".to_owned(), 2, false),
+            ("m3".to_owned(), 2, true)
+        ]
+    );
+    // Each answer carries the same bytes as a single read.
+    let many = s.read_many(&ctx(), "Patient", &ids[3..]).await.unwrap();
+    assert_eq!(many.len(), 1);
+    assert_eq!(many[0].json, read(s, "Patient", "m1").await.unwrap().json);
+    assert!(s
+        .read_many(&ctx(), "Patient", &[])
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn delete_of_a_missing_or_deleted_resource_writes_nothing(h: &Harness) {

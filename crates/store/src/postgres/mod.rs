@@ -211,6 +211,18 @@ impl Store for PgStore {
         read::current(&mut *self.conn().await?, resource_type, id).await
     }
 
+    async fn read_many(
+        &self,
+        _ctx: &AccessContext,
+        resource_type: &str,
+        ids: &[String],
+    ) -> Result<Vec<Versioned>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        read::current_many(&mut *self.conn().await?, resource_type, ids).await
+    }
+
     async fn vread(
         &self,
         _ctx: &AccessContext,

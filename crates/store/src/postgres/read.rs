@@ -40,6 +40,24 @@ pub(super) async fn current(
     .transpose()
 }
 
+/// The current versions of several resources of one type, in one statement.
+pub(super) async fn current_many(
+    conn: &mut PgConnection,
+    resource_type: &str,
+    ids: &[String],
+) -> Result<Vec<Versioned>> {
+    sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM resource WHERE resource_type = $1 AND id = ANY($2)"
+    ))
+    .bind(resource_type)
+    .bind(ids)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(stored_row)
+    .collect()
+}
+
 /// One version, current or superseded.
 pub(super) async fn version(
     conn: &mut PgConnection,
