@@ -54,6 +54,9 @@ pub async fn run_transaction(
     // Master patient index: citizen-ID check of Patient entries (tag + warning, or refuse).
     let mut mpi_warnings =
         crate::mpi::before_write(store, &mut entries).map_err(|(i, e)| locate(i, e))?;
+    // …and the index itself, held until the commit: the Patients are linked inside this
+    // transaction.
+    let mut linking = crate::mpi::begin_write(store, &entries).await;
     let mut tx = store.begin(ctx).await?;
     let mut results: Vec<Option<EntryResult>> = vec![None; entries.len()];
 
@@ -351,18 +354,24 @@ pub async fn run_transaction(
         results[i] = Some(result);
     }
 
-    tx.commit().await?;
+    // 5. Master patient index: link the written Patients, in this transaction.
+    if let Some(l) = linking.as_mut() {
+        let written: Vec<&Versioned> = results
+            .iter()
+            .flatten()
+            .filter(|r| !r.is_read)
+            .filter_map(|r| r.version.as_ref())
+            .collect();
+        l.link(store, ctx, tx.as_mut(), &written).await?;
+    }
+    let committed = tx.commit().await;
+    if let Some(l) = linking {
+        l.finish(committed.is_ok());
+    }
+    committed?;
     if search_parameters {
         crate::search_parameters::reinstall_after_write(store, ctx).await;
     }
-    // Master patient index: link the written Patients (a second transaction; see mpi).
-    let written: Vec<&Versioned> = results
-        .iter()
-        .flatten()
-        .filter(|r| !r.is_read)
-        .filter_map(|r| r.version.as_ref())
-        .collect();
-    crate::mpi::after_commit(store, ctx, &written).await;
     for (i, warning) in mpi_warnings {
         if let Some(Some(r)) = results.get_mut(i) {
             r.outcome.push(warning);

@@ -756,6 +756,74 @@ async fn nothing_in_the_mpi_tables_holds_an_id_number_in_clear(s: &TestServer) {
     );
 }
 
+/// The Patients of one write and their links commit together: a transaction Bundle that
+/// fails links nothing (no golden record, no link row, nothing left in the index), and
+/// the Patients of a Bundle that succeeds are linked to each other within it.
+async fn patients_and_their_links_commit_together(s: &TestServer) {
+    let entry = |r: &Registration| json!({ "resource": r.json(), "request": { "method": "POST", "url": "Patient" } });
+    let failing = json!({ "resourceType": "Bundle", "type": "transaction", "entry": [
+        entry(&zhang_wei_a()),
+        { "resource": { "resourceType": "Patient", "id": "not-there" },
+          "request": { "method": "PUT", "url": "Patient/not-there", "ifMatch": "W/\"3\"" } }
+    ]});
+    let a = s.post("", &failing).await;
+    assert!(
+        a.status.is_client_error(),
+        "{} {}",
+        a.status,
+        a.diagnostics()
+    );
+    assert_eq!(s.count(Some("Patient")).await, 0);
+    assert_eq!(
+        s.count(Some("Person")).await,
+        0,
+        "a failed write made a golden record"
+    );
+    let links = s
+        .store
+        .mpi_links(
+            &hutong_store::AccessContext::system("test"),
+            &hutong_store::LinkQuery::After {
+                patient: String::new(),
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(links.is_empty(), "a failed write left link rows: {links:?}");
+
+    let both = json!({ "resourceType": "Bundle", "type": "transaction", "entry": [
+        entry(&zhang_wei_a()),
+        entry(&zhang_wei_b())
+    ]});
+    let a = s.post("", &both).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.diagnostics());
+    let ids: Vec<String> = a.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let loc = e["response"]["location"].as_str().unwrap();
+            loc.split('/').nth(1).unwrap().to_owned()
+        })
+        .collect();
+    let person = person_of(s, &ids[0]).await;
+    assert_eq!(person["id"], person_of(s, &ids[1]).await["id"]);
+    assert_eq!(linked_patients(&person).len(), 2);
+    // A third registration joins the two committed ones, and only them: the Patient of
+    // the failed write is not in the index.
+    let third = register(s, &zhang_wei_a()).await;
+    let person = person_of(s, &third).await;
+    let members: Vec<String> = linked_patients(&person)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let mut expected = vec![ids[0].clone(), ids[1].clone(), third];
+    expected.sort();
+    assert_eq!(members, expected);
+    assert_eq!(s.count(Some("Person")).await, 1);
+}
+
 /// Like `both_backends!`, with the master patient index on (the product default).
 macro_rules! both_backends_with_mpi {
     ($($name:ident),* $(,)?) => {
@@ -802,6 +870,7 @@ both_backends_with_mpi!(
     invalid_citizen_id_is_flagged_and_never_a_key,
     a_patch_is_held_to_the_citizen_id_rules,
     nothing_in_the_mpi_tables_holds_an_id_number_in_clear,
+    patients_and_their_links_commit_together,
 );
 
 /// A server whose review band is wide, so that name-and-birth-date-only pairs queue.

@@ -11,7 +11,7 @@ use super::golden;
 use crate::error::ApiError;
 use hutong_store::{
     AccessContext, LinkKind, LinkQuery, MpiAction, MpiChange, MpiLink, MpiLogEntry, PendingWrite,
-    Store, WriteKind,
+    Store, Transaction, WriteKind,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -377,34 +377,69 @@ impl<'a> LinkBatch<'a> {
     }
 
     /// The member Patients of a golden record (its `Patient/…` links), as JSON: from
-    /// this batch, else read from the store (a deleted or missing one is left out).
+    /// this batch, else read from the store in one call (a deleted or missing one is
+    /// left out). In the order of the links.
     async fn member_json(&self, person: &Value) -> Result<Vec<Value>, ApiError> {
-        let mut out = Vec::new();
-        let targets = person["link"]
+        let targets: Vec<&str> = person["link"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|l| l["target"]["reference"].as_str()?.strip_prefix("Patient/"));
+            .filter_map(|l| l["target"]["reference"].as_str()?.strip_prefix("Patient/"))
+            .collect();
+        let missing: Vec<String> = targets
+            .iter()
+            .filter(|id| !self.patients.contains_key(**id))
+            .map(|id| (*id).to_owned())
+            .collect();
+        let mut read: HashMap<String, Value> = HashMap::new();
+        if !missing.is_empty() {
+            for v in self.store.read_many(self.ctx, "Patient", &missing).await? {
+                if v.deleted {
+                    continue;
+                }
+                if let Ok(j) = serde_json::from_slice(&v.json) {
+                    read.insert(v.id, j);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(targets.len());
         for id in targets {
             if let Some(j) = self.patients.get(id) {
                 out.push(j.clone());
-                continue;
-            }
-            if let Some(v) = self.store.read(self.ctx, "Patient", id).await? {
-                if !v.deleted {
-                    if let Ok(j) = serde_json::from_slice(&v.json) {
-                        out.push(j);
-                    }
-                }
+            } else if let Some(j) = read.remove(id) {
+                out.push(j);
             }
         }
         Ok(out)
     }
 
-    /// Writes the edited golden records (their demographics recomputed by the
-    /// survivorship rules) and the link rows in one transaction; returns the link
-    /// changes for the cache.
-    pub(super) async fn commit(mut self) -> Result<Committed, ApiError> {
+    /// Writes the edited golden records and the link rows in a transaction of their own;
+    /// returns the link changes for the cache.
+    pub(super) async fn commit(self) -> Result<Committed, ApiError> {
+        let store = self.store;
+        let ctx = self.ctx;
+        let (done, writes, changes) = self.finish().await?;
+        if writes.is_empty() && changes.is_empty() {
+            return Ok(done);
+        }
+        let mut tx = store.begin(ctx).await?;
+        write(tx.as_mut(), writes, changes).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Writes the edited golden records and the link rows into `tx`, the transaction of
+    /// the write whose Patients this batch linked (the caller commits it, and hands the
+    /// returned changes to the cache only once it has).
+    pub(super) async fn write_into(self, tx: &mut dyn Transaction) -> Result<Committed, ApiError> {
+        let (done, writes, changes) = self.finish().await?;
+        write(tx, writes, changes).await?;
+        Ok(done)
+    }
+
+    /// Recomputes the demographics of the touched golden records (survivorship) and
+    /// returns the cache's changes, the Person writes and the link-table changes.
+    async fn finish(mut self) -> Result<(Committed, Vec<PendingWrite>, Vec<MpiChange>), ApiError> {
         let touched: Vec<String> = self
             .persons
             .iter()
@@ -458,15 +493,20 @@ impl<'a> LinkBatch<'a> {
                 if_match: None,
             });
         }
-        if writes.is_empty() && self.changes.is_empty() {
-            return Ok(done);
-        }
-        let mut tx = self.store.begin(self.ctx).await?;
-        if !writes.is_empty() {
-            tx.apply(writes).await?;
-        }
-        tx.mpi_apply(self.changes).await?;
-        tx.commit().await?;
-        Ok(done)
+        Ok((done, writes, self.changes))
     }
+}
+
+async fn write(
+    tx: &mut dyn Transaction,
+    writes: Vec<PendingWrite>,
+    changes: Vec<MpiChange>,
+) -> Result<(), ApiError> {
+    if !writes.is_empty() {
+        tx.apply(writes).await?;
+    }
+    if !changes.is_empty() {
+        tx.mpi_apply(changes).await?;
+    }
+    Ok(())
 }

@@ -4,12 +4,15 @@
 //!
 //! **Write-time linking.** Every write goes through `transaction::run_transaction`.
 //! Before its transaction begins, [`before_write`] checks the citizen ID number (身份证号)
-//! of each Patient entry (invalid: tagged and warned, or refused, by configuration).
-//! After it commits, [`after_commit`] matches each written Patient against the in-memory
-//! [`MatchIndex`] and commits the golden-record edits and link rows in a second
-//! transaction, before the write is answered. A crash between the two leaves Patients
-//! without a link; the catch-up pass that runs when the index is loaded (and after any
-//! failed linking) links every live Patient that has none, so none stays unlinked.
+//! of each Patient entry (invalid: tagged and warned, or refused, by configuration), and
+//! a write that changes Patients takes the index ([`begin_write`]). Once its entries are
+//! applied, [`WriteLink::link`] matches each written Patient against the in-memory
+//! [`MatchIndex`] and writes the golden-record edits and link rows into the same
+//! transaction, so a Patient and its link commit together (or not at all); the link
+//! cache learns them only after the commit. When the index cannot be had (it failed to
+//! load, or another process holds the lease) the write goes ahead unlinked, and the
+//! catch-up pass that runs when the index is next loaded links every live Patient that
+//! has none, so none stays unlinked.
 //!
 //! **Invariants.** Every live Patient is linked to exactly one Person (`mpi_link` has
 //! one row per Patient). Citizen ID numbers appear in the MPI tables only as a keyed
@@ -17,7 +20,8 @@
 //! remembered (`mpi_no_link`) and never linked again automatically; links a human made
 //! (manual link, accepted review, merge) are never changed by automatic matching. Link
 //! decisions are serialised per process by one async mutex (the index and the link
-//! rows change together), and one process per database runs the MPI: it holds the
+//! rows change together; a write that changes Patients holds it from before its
+//! transaction begins until it has committed), and one process per database runs the MPI: it holds the
 //! database's `mpi` lease ([`Store::lease`]) from before the index loads.
 //!
 //! The index (`hutong-mpi`'s `MatchIndex`) and the link cache (Patient → Person, the
@@ -127,7 +131,7 @@ pub struct Mpi {
     matcher: Matcher,
     hash_key: Vec<u8>,
     invalid_citizen_id: InvalidCitizenId,
-    state: tokio::sync::Mutex<IndexState>,
+    state: Arc<tokio::sync::Mutex<IndexState>>,
 }
 
 /// A Patient write to link: the stored JSON, or `None` for a delete.
@@ -165,7 +169,7 @@ impl Mpi {
             ),
             hash_key,
             invalid_citizen_id: config.invalid_citizen_id,
-            state: tokio::sync::Mutex::new(IndexState::default()),
+            state: Arc::new(tokio::sync::Mutex::new(IndexState::default())),
         })
     }
 
@@ -173,8 +177,8 @@ impl Mpi {
     async fn lock(
         &self,
         store: &dyn Store,
-    ) -> Result<tokio::sync::MutexGuard<'_, IndexState>, ApiError> {
-        let mut state = self.state.lock().await;
+    ) -> Result<tokio::sync::OwnedMutexGuard<IndexState>, ApiError> {
+        let mut state = Arc::clone(&self.state).lock_owned().await;
         if state
             .lease
             .as_ref()
@@ -315,7 +319,7 @@ impl Mpi {
         }
     }
 
-    /// Links the Patients of one committed write, in one transaction.
+    /// Links Patients already committed (the catch-up pass), in one transaction.
     async fn link_events(
         &self,
         store: &dyn Store,
@@ -326,6 +330,20 @@ impl Mpi {
         let IndexState {
             matching, links, ..
         } = state;
+        let batch = self.decide_all(store, ctx, matching, links, events).await?;
+        let committed = batch.commit().await;
+        state.settle(committed)
+    }
+
+    /// The automatic decisions for the Patients of one write (`None`: deleted).
+    async fn decide_all<'a>(
+        &self,
+        store: &'a dyn Store,
+        ctx: &'a AccessContext,
+        matching: &mut Matching,
+        links: &'a LinkCache,
+        events: Vec<PatientEvent>,
+    ) -> Result<LinkBatch<'a>, ApiError> {
         let mut batch = LinkBatch::new(store, ctx, links);
         for e in events {
             match e.json {
@@ -346,8 +364,7 @@ impl Mpi {
                 Some(json) => self.decide(&mut batch, matching, &e.id, &json).await?,
             }
         }
-        let committed = batch.commit().await;
-        state.settle(committed)
+        Ok(batch)
     }
 
     /// The automatic decision for one written Patient.
@@ -631,11 +648,149 @@ pub fn check_patched(store: &dyn Store, patient: &mut Value) -> Result<Option<Is
     }
 }
 
-/// After a write committed: links its Patients (one transaction for all of them).
-/// A failure is logged and repaired by the catch-up pass before the next linking; the
-/// write itself stands.
-pub async fn after_commit(store: &dyn Store, ctx: &AccessContext, written: &[&Versioned]) {
-    let events: Vec<PatientEvent> = written
+/// Does this write change a Patient (create, update, patch or delete)?
+fn writes_patients(entries: &[EntryRequest]) -> bool {
+    entries
+        .iter()
+        .any(|e| e.target.resource_type.as_str() == "Patient" && e.method != Method::Get)
+}
+
+/// The MPI's part of one write that changes Patients: it holds the index from before the
+/// write's transaction begins until the transaction has committed, so that the
+/// Patients and their links commit together. (Taken first, before any row of the
+/// database: the linking step writes golden records, and on SQLite it needs the one
+/// writer connection, so the order "MPI, then the database" is the same everywhere.)
+pub struct WriteLink {
+    state: tokio::sync::OwnedMutexGuard<IndexState>,
+    mpi: Arc<Mpi>,
+    /// The link changes written into the transaction, for the cache once it committed.
+    pending: Option<linking::Committed>,
+    /// The index slot each linked Patient had before, to put back if the write fails.
+    undo: Vec<(String, Option<u32>)>,
+}
+
+/// Before a write's transaction begins: takes the MPI of the store when the write changes
+/// Patients. When the index cannot be had (it failed to load, or the lease is held by
+/// another process) the write goes ahead unlinked and the error is logged: the
+/// catch-up pass links those Patients once the index is back.
+pub async fn begin_write(store: &dyn Store, entries: &[EntryRequest]) -> Option<WriteLink> {
+    if !writes_patients(entries) {
+        return None;
+    }
+    let mpi = for_store(store)?;
+    match mpi.lock(store).await {
+        Ok(state) => Some(WriteLink {
+            state,
+            mpi,
+            pending: None,
+            undo: Vec::new(),
+        }),
+        Err(e) => {
+            tracing::error!(
+                error = e.summary(),
+                "MPI unavailable; the Patients of this write stay unlinked until the catch-up pass"
+            );
+            None
+        }
+    }
+}
+
+impl WriteLink {
+    /// Matches the written Patients and writes their golden-record edits and link rows
+    /// into `tx`, the write's own transaction. On an error nothing of the index has
+    /// changed (the caller drops the transaction).
+    pub async fn link(
+        &mut self,
+        store: &dyn Store,
+        ctx: &AccessContext,
+        tx: &mut dyn hutong_store::Transaction,
+        written: &[&Versioned],
+    ) -> Result<(), ApiError> {
+        let events = events(written);
+        if events.is_empty() {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let n = events.len();
+        self.undo = events
+            .iter()
+            .map(|e| {
+                (
+                    e.id.clone(),
+                    self.state.matching.slot_of.get(&e.id).copied(),
+                )
+            })
+            .collect();
+        let IndexState {
+            matching, links, ..
+        } = &mut *self.state;
+        let result = async {
+            let batch = self
+                .mpi
+                .decide_all(store, ctx, matching, links, events)
+                .await?;
+            batch.write_into(tx).await
+        }
+        .await;
+        match result {
+            Ok(done) => {
+                self.pending = Some(done);
+                // The per-registration latency figure of BENCHMARKS.md is read from this event.
+                tracing::debug!(
+                    patients = n,
+                    index = self.state.matching.slot_of.len(),
+                    elapsed_us = start.elapsed().as_micros() as u64,
+                    "MPI linked"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                self.restore();
+                Err(e)
+            }
+        }
+    }
+
+    /// Puts back the index slots the linking step changed.
+    fn restore(&mut self) {
+        for (id, slot) in std::mem::take(&mut self.undo) {
+            match slot {
+                Some(s) => self.state.matching.slot_of.insert(id, s),
+                None => self.state.matching.slot_of.remove(&id),
+            };
+        }
+    }
+
+    /// After the write's commit: the link cache learns what it wrote. A failed commit
+    /// may or may not have reached the database, so the index is rebuilt from the store
+    /// before the next linking step.
+    pub fn finish(mut self, committed: bool) {
+        match (committed, self.pending.take()) {
+            (true, Some(done)) => self.state.links.apply(done),
+            (true, None) => {}
+            (false, pending) => {
+                if pending.is_some() || !self.undo.is_empty() {
+                    tracing::error!("a write with MPI links failed to commit; the MPI index is rebuilt from the store");
+                    self.state.matching = Matching::default();
+                    self.state.loaded = false;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for WriteLink {
+    /// A write abandoned after its linking step (an error before the commit): its
+    /// transaction is rolled back, so the index forgets what the step put in.
+    fn drop(&mut self) {
+        if self.pending.take().is_some() {
+            self.restore();
+        }
+    }
+}
+
+fn events(written: &[&Versioned]) -> Vec<PatientEvent> {
+    written
         .iter()
         .filter(|v| v.resource_type == "Patient")
         .map(|v| PatientEvent {
@@ -646,36 +801,5 @@ pub async fn after_commit(store: &dyn Store, ctx: &AccessContext, written: &[&Ve
                 serde_json::from_slice(&v.json).ok()
             },
         })
-        .collect();
-    if events.is_empty() {
-        return;
-    }
-    let Some(mpi) = for_store(store) else {
-        return;
-    };
-    let n = events.len();
-    let start = Instant::now();
-    let result = async {
-        let mut state = mpi.lock(store).await?;
-        let r = mpi.link_events(store, ctx, &mut state, events).await;
-        // The per-registration latency figure of BENCHMARKS.md is read from this event.
-        tracing::debug!(
-            patients = n,
-            index = state.matching.slot_of.len(),
-            elapsed_us = start.elapsed().as_micros() as u64,
-            "MPI linked"
-        );
-        if r.is_err() {
-            state.needs_catch_up = true;
-            state.links_stale = true;
-        }
-        r
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::error!(
-            error = e.summary(),
-            "MPI linking failed; the catch-up pass will link these Patients"
-        );
-    }
+        .collect()
 }
