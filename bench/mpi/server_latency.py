@@ -117,6 +117,10 @@ def main():
         print(f"first write (waits for the index load): {first:.0f} ms")
         print(f"{len(times)} registrations POSTed one by one, index {len(load)}+: "
               f"p50 {pct(times, .5):.2f} ms p90 {pct(times, .9):.2f} ms p99 {pct(times, .99):.2f} ms max {max(times):.2f} ms")
+        status = open(f"/proc/{srv.pid}/status").read()
+        mem = {k: int(v.split()[0]) // 1024 for k, v in
+               (l.split(":", 1) for l in status.splitlines()) if k in ("VmRSS", "VmHWM")}
+        print(f"server memory after the probes: RSS {mem.get('VmRSS')} MB, peak {mem.get('VmHWM')} MB")
     finally:
         srv.terminate()
         srv.wait()

@@ -217,7 +217,7 @@ fn date_level(a: &Features, b: &Features) -> u8 {
     1
 }
 
-fn jaccard(a: &[String], b: &[String]) -> f64 {
+fn jaccard(a: &[u64], b: &[u64]) -> f64 {
     // Both sorted and deduplicated.
     let (mut i, mut j, mut inter) = (0, 0, 0usize);
     while i < a.len() && j < b.len() {

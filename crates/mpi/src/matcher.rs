@@ -1,8 +1,10 @@
 //! Scoring and deciding: the function the server calls for every registration.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::blocking::{self, Keys};
+use crate::blocking;
 use crate::compare::{
     compare, Field, Pattern, FIELD_COUNT, FLAG_DIFFERENT_VALID_IDS, FLAG_HAN_NAMES,
     FLAG_SAME_VALID_ID, LEVEL_COUNT,
@@ -406,7 +408,7 @@ pub struct Candidate {
 #[derive(Debug, Default)]
 pub struct MatchIndex {
     records: Vec<Features>,
-    blocks: HashMap<(u8, u64), Vec<u32>>,
+    blocks: BlockMap,
     /// Candidates returned per lookup at most (a runaway block must not stall a write).
     max_candidates: usize,
 }
@@ -423,10 +425,9 @@ impl MatchIndex {
     /// Adds a record; returns its position.
     pub fn insert(&mut self, f: Features) -> u32 {
         let i = self.records.len() as u32;
-        let keys: Keys = blocking::keys(&f);
-        for (pass, k) in keys.iter().enumerate() {
-            if *k != 0 {
-                self.blocks.entry((pass as u8, *k)).or_default().push(i);
+        for k in blocking::keys(&f) {
+            if k != 0 {
+                self.blocks.insert(k, i);
             }
         }
         self.records.push(f);
@@ -450,14 +451,10 @@ impl MatchIndex {
 
     /// Positions of records sharing at least one blocking key with `f`.
     pub fn candidates(&self, f: &Features) -> Vec<u32> {
-        let keys = blocking::keys(f);
         let mut out = Vec::new();
-        for (pass, key) in keys.iter().enumerate() {
-            if *key == 0 {
-                continue;
-            }
-            if let Some(v) = self.blocks.get(&(pass as u8, *key)) {
-                out.extend(v.iter().take(self.max_candidates));
+        for key in blocking::keys(f) {
+            if key != 0 {
+                out.extend(self.blocks.get(key).iter().take(self.max_candidates));
             }
         }
         out.sort_unstable();
@@ -465,3 +462,70 @@ impl MatchIndex {
         out
     }
 }
+
+/// Blocking key → record positions, laid out for a million records: most keys (an ID
+/// number, a phone, a name reading) belong to one or two records, so a key's first
+/// position lives in the table itself and only keys shared by several records own a
+/// list. (A `HashMap<u64, Vec<u32>>` spends about 80 bytes on each one-record key.)
+/// The pass is not part of the key: [`blocking::keys`] already mixes it into the hash.
+#[derive(Debug, Default)]
+struct BlockMap {
+    /// A position, or [`SHARED`] | the index of the key's list in `shared`.
+    table: HashMap<u64, u32, BuildKeyHasher>,
+    shared: Vec<Vec<u32>>,
+}
+
+/// Marks a table value as the index of a list.
+const SHARED: u32 = 1 << 31;
+
+impl BlockMap {
+    fn insert(&mut self, key: u64, position: u32) {
+        debug_assert!(position < SHARED, "more than 2^31 records");
+        match self.table.entry(key) {
+            Entry::Vacant(v) => {
+                v.insert(position);
+            }
+            Entry::Occupied(mut o) => {
+                let value = *o.get();
+                if value & SHARED == 0 {
+                    o.insert(SHARED | self.shared.len() as u32);
+                    self.shared.push(vec![value, position]);
+                } else {
+                    self.shared[(value & !SHARED) as usize].push(position);
+                }
+            }
+        }
+    }
+
+    fn get(&self, key: u64) -> &[u32] {
+        match self.table.get(&key) {
+            None => &[],
+            Some(v) if v & SHARED == 0 => std::slice::from_ref(v),
+            Some(v) => &self.shared[(v & !SHARED) as usize],
+        }
+    }
+}
+
+/// Hashes a blocking key, which is already a hash: one multiply spreads its bits over
+/// the table's bucket and tag bits (SipHash would only cost time here).
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let h = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
+type BuildKeyHasher = BuildHasherDefault<KeyHasher>;

@@ -62,8 +62,9 @@ pub struct Features {
     pub inconsistencies: Vec<Inconsistency>,
     /// National phone digits.
     pub phone: Option<String>,
-    /// Address tokens (words, numbers, Han bigrams), sorted and deduplicated.
-    pub address_tokens: Vec<String>,
+    /// Address tokens (character bigrams, each packed into one integer: see
+    /// [`address_tokens`]), sorted and deduplicated.
+    pub address_tokens: Box<[u64]>,
     /// First word of the address (house number in Western layouts), for blocking.
     pub address_head: Option<String>,
     /// GB/T 2260 code parsed from the address.
@@ -93,7 +94,12 @@ fn alnum_upper(s: &str) -> String {
 /// letters, digits and Han characters (spaces dropped), so `ainsworth street` and
 /// `ainsworthstreet`, or two segmentations of a Chinese address, still share most
 /// tokens without any word segmentation.
-pub fn address_tokens(address: &str) -> Vec<String> {
+///
+/// A token is its two characters' code points packed into one integer (21 bits each,
+/// the second in the low bits; a one-character address is that character alone, above
+/// every two-character token), so equal tokens are equal integers with no collisions,
+/// and a million registrations do not hold twenty small strings each.
+pub fn address_tokens(address: &str) -> Box<[u64]> {
     let chars: Vec<char> = address
         .chars()
         .take(256)
@@ -101,14 +107,17 @@ pub fn address_tokens(address: &str) -> Vec<String> {
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
         .collect();
-    let mut tokens: Vec<String> = if chars.len() == 1 {
-        vec![chars[0].to_string()]
+    let mut tokens: Vec<u64> = if chars.len() == 1 {
+        vec![(1 << 42) | u64::from(chars[0])]
     } else {
-        chars.windows(2).map(|w| w.iter().collect()).collect()
+        chars
+            .windows(2)
+            .map(|w| (u64::from(w[0]) << 21) | u64::from(w[1]))
+            .collect()
     };
     tokens.sort_unstable();
     tokens.dedup();
-    tokens
+    tokens.into_boxed_slice()
 }
 
 impl Features {

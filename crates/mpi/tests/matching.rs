@@ -522,3 +522,57 @@ fn chinese_registry_is_linked_precisely_with_a_small_review_queue() {
         .filter(|p| p.decision == Decision::Review)
         .all(|p| person[p.left as usize] != person[p.right as usize]));
 }
+
+#[test]
+fn write_time_candidates_are_exactly_the_records_sharing_a_blocking_key() {
+    // The index keeps keys of one record inline and lists only for shared keys; check
+    // it against the plain definition, for every record of a registry.
+    let (_, records) = trained();
+    let mut index = MatchIndex::new();
+    for r in &records {
+        index.insert(r.clone());
+    }
+    let keys: Vec<_> = records.iter().map(hutong_mpi::blocking::keys).collect();
+    let (mut shared, mut alone) = (0, 0);
+    for (i, probe) in records.iter().enumerate() {
+        let expected: Vec<u32> = (0..records.len() as u32)
+            .filter(|&j| {
+                keys[i]
+                    .iter()
+                    .zip(&keys[j as usize])
+                    .any(|(a, b)| *a != 0 && a == b)
+            })
+            .collect();
+        if expected.len() > 1 {
+            shared += 1;
+        } else {
+            alone += 1;
+        }
+        assert_eq!(index.candidates(probe), expected, "record {i}");
+    }
+    // Both layouts of a key were exercised.
+    assert!(shared > 1000 && alone > 10, "shared {shared} alone {alone}");
+}
+
+#[test]
+fn address_tokens_are_character_bigrams() {
+    use hutong_mpi::record::address_tokens;
+    assert_eq!(
+        address_tokens("Ainsworth Street"),
+        address_tokens("ainsworthstreet")
+    );
+    assert_eq!(
+        address_tokens("北京市朝阳区"),
+        address_tokens("北京市 朝阳区")
+    );
+    assert_eq!(address_tokens("北京市朝阳区").len(), 5);
+    // "abab" has the bigrams ab, ba (deduplicated).
+    assert_eq!(address_tokens("abab").len(), 2);
+    // One character is a token of its own, unlike any bigram.
+    assert_eq!(address_tokens("a").len(), 1);
+    assert!(!address_tokens("aa").contains(&address_tokens("a")[0]));
+    assert!(address_tokens("").is_empty());
+    // Sorted, so equal sets compare equal.
+    let t = address_tokens("朝阳区北京市");
+    assert!(t.windows(2).all(|w| w[0] < w[1]));
+}
