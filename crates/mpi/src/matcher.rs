@@ -319,7 +319,7 @@ impl Matcher {
                 let score = self.score(record, other);
                 (score.decision != Decision::NoLink).then(|| Candidate {
                     index: i,
-                    record_id: other.id.clone(),
+                    record_id: other.id.to_string(),
                     score,
                 })
             })

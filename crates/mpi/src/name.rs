@@ -359,24 +359,29 @@ pub fn initials(part: &str, surname: bool) -> String {
     out
 }
 
-/// A name part ready for comparison.
+/// A name part ready for comparison. Boxed strings, not `String`s: the write-time index
+/// holds two of these per registration, a million registrations at a time, and a key
+/// never changes once built.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NameKey {
     /// Normalised characters.
-    pub text: String,
+    pub text: Box<str>,
     /// Pinyin readings, primary first.
-    pub readings: Vec<String>,
+    pub readings: Box<[Box<str>]>,
     /// Initials of the primary reading.
-    pub initials: String,
+    pub initials: Box<str>,
 }
 
 impl NameKey {
     /// Builds the key of an already normalised name part.
     pub fn new(text: &str, surname: bool) -> NameKey {
         NameKey {
-            text: text.to_string(),
-            readings: pinyin_readings(text, surname),
-            initials: initials(text, surname),
+            text: text.into(),
+            readings: pinyin_readings(text, surname)
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
+            initials: initials(text, surname).into_boxed_str(),
         }
     }
 
@@ -394,9 +399,6 @@ impl NameKey {
 
     /// Primary reading, or the text when it has none.
     pub fn primary(&self) -> &str {
-        self.readings
-            .first()
-            .map(String::as_str)
-            .unwrap_or(&self.text)
+        self.readings.first().map(|r| &**r).unwrap_or(&self.text)
     }
 }

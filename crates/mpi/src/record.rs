@@ -40,7 +40,7 @@ pub struct PersonRecord {
 #[derive(Debug, Clone, Default)]
 pub struct Features {
     /// Source record id.
-    pub id: String,
+    pub id: Box<str>,
     /// Input the record came from.
     pub source: u16,
     /// Family name key.
@@ -55,26 +55,26 @@ pub struct Features {
     pub citizen_id: Option<CitizenId>,
     /// The ID number's characters (upgraded to 18 when a valid 15-digit one) for
     /// edit-distance comparison even when invalid (a typo is still evidence).
-    pub id_text: String,
+    pub id_text: Box<str>,
     /// Why the ID number is not valid, when one was given.
     pub id_issue: Option<CitizenIdError>,
     /// Declared sex/birth date that disagree with the ID number.
     pub inconsistencies: Vec<Inconsistency>,
     /// National phone digits.
-    pub phone: Option<String>,
+    pub phone: Option<Box<str>>,
     /// Address tokens (character bigrams, each packed into one integer: see
     /// [`address_tokens`]), sorted and deduplicated.
     pub address_tokens: Box<[u64]>,
     /// First word of the address (house number in Western layouts), for blocking.
-    pub address_head: Option<String>,
+    pub address_head: Option<Box<str>>,
     /// GB/T 2260 code parsed from the address.
     pub division: Option<u32>,
     /// Normalised postcode.
-    pub postcode: String,
+    pub postcode: Box<str>,
     /// Normalised locality.
-    pub locality: String,
+    pub locality: Box<str>,
     /// Normalised other identifier.
-    pub identifier: String,
+    pub identifier: Box<str>,
 }
 
 fn present(s: &Option<String>) -> Option<&str> {
@@ -155,27 +155,38 @@ impl Features {
         let birth_date = declared_dob.or_else(|| citizen_id.as_ref().map(CitizenId::birth_date));
         let address = present(&r.address).unwrap_or("");
         Features {
-            id: r.id.clone(),
+            id: r.id.as_str().into(),
             source: r.source,
             family: NameKey::new(&family, true),
             given: NameKey::new(&given, false),
             sex,
             birth_date,
             citizen_id,
-            id_text,
+            id_text: id_text.into(),
             id_issue,
             inconsistencies,
-            phone: present(&r.phone).and_then(phone::normalize_phone),
+            phone: present(&r.phone)
+                .and_then(phone::normalize_phone)
+                .map(String::into_boxed_str),
             address_tokens: address_tokens(address),
             address_head: address
                 .split_whitespace()
                 .next()
                 .filter(|w| w.len() <= 16)
-                .map(str::to_lowercase),
+                .map(|w| w.to_lowercase().into_boxed_str()),
             division: divisions::parse_address(address),
-            postcode: present(&r.postcode).map(alnum_upper).unwrap_or_default(),
-            locality: present(&r.locality).map(normalize_name).unwrap_or_default(),
-            identifier: present(&r.identifier).map(alnum_upper).unwrap_or_default(),
+            postcode: present(&r.postcode)
+                .map(alnum_upper)
+                .unwrap_or_default()
+                .into(),
+            locality: present(&r.locality)
+                .map(normalize_name)
+                .unwrap_or_default()
+                .into(),
+            identifier: present(&r.identifier)
+                .map(alnum_upper)
+                .unwrap_or_default()
+                .into(),
         }
     }
 }

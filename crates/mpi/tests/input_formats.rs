@@ -30,9 +30,9 @@ fn fhir_patient_maps_to_a_registration() {
     });
     let r = patient_to_record(&p);
     let f = Features::from_record(&r);
-    assert_eq!(f.id, "p1");
+    assert_eq!(&*f.id, "p1");
     assert!(f.citizen_id.is_some());
-    assert_eq!(f.family.text, "张");
+    assert_eq!(&*f.family.text, "张");
     assert_eq!(f.phone.as_deref(), Some("13800138000"));
     assert_eq!(f.division, Some(110105));
     assert!(f.inconsistencies.is_empty());

@@ -417,7 +417,7 @@ fn write_time_match_finds_the_registered_person() {
     let found = m.match_record(&index, &probe);
     assert!(found
         .iter()
-        .any(|c| c.record_id == probe.id && c.score.decision == Decision::Link));
+        .any(|c| *c.record_id == *probe.id && c.score.decision == Decision::Link));
 }
 
 #[test]

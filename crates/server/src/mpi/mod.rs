@@ -77,7 +77,7 @@ struct IndexState {
 /// updated Patient gets a new slot; the old one is ignored).
 struct Matching {
     index: MatchIndex,
-    slot_of: HashMap<String, u32>,
+    slot_of: HashMap<Box<str>, u32>,
 }
 
 impl Default for Matching {
@@ -115,7 +115,9 @@ impl Matching {
         matcher
             .match_record(&self.index, f)
             .into_iter()
-            .filter(|c| c.record_id != f.id && self.slot_of.get(&c.record_id) == Some(&c.index))
+            .filter(|c| {
+                *c.record_id != *f.id && self.slot_of.get(c.record_id.as_str()) == Some(&c.index)
+            })
             .collect()
     }
 
@@ -301,7 +303,7 @@ impl Mpi {
             // Already in the index from the load: take them out so each is matched
             // against the others, then put back by `decide`.
             for e in &events {
-                state.matching.slot_of.remove(&e.id);
+                state.matching.slot_of.remove(e.id.as_str());
             }
             self.link_events(store, &ctx, state, events).await?;
             linked += n;
@@ -348,7 +350,7 @@ impl Mpi {
         for e in events {
             match e.json {
                 None => {
-                    matching.slot_of.remove(&e.id);
+                    matching.slot_of.remove(e.id.as_str());
                     if let Some(prev) = batch.remove_patient(&e.id).await? {
                         batch.log(
                             MpiAction::Unlink,
@@ -717,7 +719,7 @@ impl WriteLink {
             .map(|e| {
                 (
                     e.id.clone(),
-                    self.state.matching.slot_of.get(&e.id).copied(),
+                    self.state.matching.slot_of.get(e.id.as_str()).copied(),
                 )
             })
             .collect();
@@ -755,8 +757,8 @@ impl WriteLink {
     fn restore(&mut self) {
         for (id, slot) in std::mem::take(&mut self.undo) {
             match slot {
-                Some(s) => self.state.matching.slot_of.insert(id, s),
-                None => self.state.matching.slot_of.remove(&id),
+                Some(s) => self.state.matching.slot_of.insert(id.into(), s),
+                None => self.state.matching.slot_of.remove(id.as_str()),
             };
         }
     }
