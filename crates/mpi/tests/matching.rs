@@ -406,13 +406,19 @@ fn score_explains_each_field_weight() {
     assert!((total - s.weight).abs() < 1e-9);
 }
 
+/// A write-time index holding every record, in order.
+fn index_of(records: &[Features]) -> MatchIndex {
+    let mut index = MatchIndex::new();
+    for r in records {
+        index.insert(r.clone());
+    }
+    index
+}
+
 #[test]
 fn write_time_match_finds_the_registered_person() {
     let (m, records) = trained();
-    let mut index = MatchIndex::new();
-    for r in &records {
-        index.insert(r.clone());
-    }
+    let index = index_of(&records);
     let probe = records[0].clone();
     let found = m.match_record(&index, &probe);
     assert!(found
@@ -528,10 +534,7 @@ fn write_time_candidates_are_exactly_the_records_sharing_a_blocking_key() {
     // The index keeps keys of one record inline and lists only for shared keys; check
     // it against the plain definition, for every record of a registry.
     let (_, records) = trained();
-    let mut index = MatchIndex::new();
-    for r in &records {
-        index.insert(r.clone());
-    }
+    let index = index_of(&records);
     let keys: Vec<_> = records.iter().map(hutong_mpi::blocking::keys).collect();
     let (mut shared, mut alone) = (0, 0);
     for (i, probe) in records.iter().enumerate() {

@@ -767,16 +767,17 @@ impl WriteLink {
     /// may or may not have reached the database, so the index is rebuilt from the store
     /// before the next linking step.
     pub fn finish(mut self, committed: bool) {
-        match (committed, self.pending.take()) {
-            (true, Some(done)) => self.state.links.apply(done),
-            (true, None) => {}
-            (false, pending) => {
-                if pending.is_some() || !self.undo.is_empty() {
-                    tracing::error!("a write with MPI links failed to commit; the MPI index is rebuilt from the store");
-                    self.state.matching = Matching::default();
-                    self.state.loaded = false;
-                }
-            }
+        let Some(done) = self.pending.take() else {
+            return;
+        };
+        if committed {
+            self.state.links.apply(done);
+        } else {
+            tracing::error!(
+                "a write with MPI links failed to commit; the MPI index is rebuilt from the store"
+            );
+            self.state.matching = Matching::default();
+            self.state.loaded = false;
         }
     }
 }
