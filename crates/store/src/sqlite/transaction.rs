@@ -8,7 +8,7 @@
 //! If a step is cancelled or panics, the guard is dropped with the transaction still
 //! open; the next `begin` finds it and rolls it back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -219,8 +219,14 @@ fn write(conn: &Connection, plan: &mut Plan) -> Result<()> {
     for (resource_type, id) in &plan.moved {
         move_to_history.execute(params![resource_type, id])?;
         drop_identifiers.execute(params![resource_type, id])?;
-        super::index::delete(conn, resource_type, id)?;
     }
+    // A moved resource's index rows are brought to its new current version below; one
+    // without a current version here (never, by the plan's construction) loses them.
+    let mut unsynced: HashSet<(&str, &str)> = plan
+        .moved
+        .iter()
+        .map(|(t, id)| (t.as_str(), id.as_str()))
+        .collect();
 
     let mut insert_history = conn.prepare_cached(&format!(
         "INSERT INTO resource_history ({ALL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -252,7 +258,11 @@ fn write(conn: &Connection, plan: &mut Plan) -> Result<()> {
             &v.json[..],
         ])?;
         if !v.superseded {
-            super::index::insert(conn, v)?;
+            if unsynced.remove(&(v.resource_type.as_str(), v.id.as_str())) {
+                super::index::sync(conn, v)?;
+            } else {
+                super::index::insert(conn, v)?;
+            }
             for (system, value) in &v.identifiers {
                 insert_identifier.execute(params![
                     v.resource_type,
@@ -263,6 +273,10 @@ fn write(conn: &Connection, plan: &mut Plan) -> Result<()> {
                 ])?;
             }
         }
+    }
+
+    for (resource_type, id) in unsynced {
+        super::index::delete(conn, resource_type, id)?;
     }
 
     let last = plan.versions.last().map_or(last, |v| v.seq);
