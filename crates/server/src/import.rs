@@ -139,6 +139,23 @@ fn single_entry(resource: Value) -> Result<EntryRequest, ApiError> {
     Ok(e)
 }
 
+/// One NDJSON line as the entry that stores it.
+fn ndjson_entry(line: &str) -> Result<EntryRequest, ApiError> {
+    serde_json::from_str::<Value>(line)
+        .map_err(|e| ApiError::bad_request(format!("not valid JSON: {e}")))
+        .and_then(single_entry)
+}
+
+/// The non-blank lines of an NDJSON text with their 0-based line numbers.
+fn ndjson_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+}
+
+/// Two passes over the text: the first checks every line and keeps nothing, the second
+/// parses again and stores [`NDJSON_CHUNK`] lines at a time, so memory holds one chunk
+/// of parsed resources whatever the file's size (parsing is a small part of storing).
 async fn import_ndjson(
     store: &dyn Store,
     ctx: &AccessContext,
@@ -146,22 +163,14 @@ async fn import_ndjson(
 ) -> Result<(u64, Vec<String>), ApiError> {
     let text =
         std::str::from_utf8(bytes).map_err(|e| ApiError::bad_request(format!("not UTF-8: {e}")))?;
-    let mut entries = Vec::new();
     let mut errors = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed = serde_json::from_str::<Value>(line)
-            .map_err(|e| ApiError::bad_request(format!("not valid JSON: {e}")))
-            .and_then(single_entry);
-        match parsed {
-            Ok(e) => entries.push(e),
-            Err(e) => errors.extend(
+    for (n, line) in ndjson_lines(text) {
+        if let Err(e) = ndjson_entry(line) {
+            errors.extend(
                 e.issues
                     .iter()
                     .map(|i| format!("line {}: {}", n + 1, describe_issue(i))),
-            ),
+            );
         }
     }
     if !errors.is_empty() {
@@ -169,15 +178,17 @@ async fn import_ndjson(
         return Ok((0, errors));
     }
     let mut count = 0;
-    let mut chunk_start = 0;
-    while !entries.is_empty() {
-        let rest = entries.split_off(entries.len().min(NDJSON_CHUNK));
-        let n = entries.len();
-        run_transaction(store, ctx, std::mem::replace(&mut entries, rest), false)
-            .await
-            .map_err(|e| locate_entry(chunk_start, e))?;
-        chunk_start += n;
-        count += n as u64;
+    let mut chunk = Vec::with_capacity(NDJSON_CHUNK);
+    let mut lines = ndjson_lines(text).peekable();
+    while let Some((_, line)) = lines.next() {
+        chunk.push(ndjson_entry(line)?);
+        if chunk.len() == NDJSON_CHUNK || lines.peek().is_none() {
+            let n = chunk.len();
+            run_transaction(store, ctx, std::mem::take(&mut chunk), false)
+                .await
+                .map_err(|e| locate_entry(count as usize, e))?;
+            count += n as u64;
+        }
     }
     Ok((count, Vec::new()))
 }

@@ -119,6 +119,75 @@ fn import_rejects_a_bad_bundle_whole_and_reports_it_per_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// An NDJSON file larger than one storage chunk goes in whole; one bad line anywhere
+/// (here after two full chunks) keeps the whole file out and is named by its number.
+#[test]
+fn ndjson_imports_in_chunks_and_a_bad_line_keeps_the_whole_file_out() {
+    let dir = temp_path("ndjson-chunks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, bad_line: bool| {
+        let path = dir.join(name);
+        let mut f = std::fs::File::create(&path).unwrap();
+        for n in 0..2345 {
+            if n == 1200 {
+                writeln!(f).unwrap(); // blank lines are skipped but counted
+            }
+            writeln!(
+                f,
+                "{}",
+                json!({"resourceType": "Organization", "id": format!("org-{n}"), "name": format!("卫生院 {n}")})
+            )
+            .unwrap();
+        }
+        if bad_line {
+            writeln!(
+                f,
+                "{}",
+                json!({"resourceType": "Patient", "birthDate": "1990-13-01"})
+            )
+            .unwrap();
+        }
+        path
+    };
+    let bad = write("bad.ndjson", true);
+    let good = write("good.ndjson", false);
+    let db = temp_path("ndjson-chunks.db");
+    let url = format!("sqlite://{}", db.display());
+    let import = |file: &std::path::Path| {
+        hutong()
+            .args(["import", "--quiet", "--database", &url])
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let count = || {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let store = hutong_store::open(&url).await.unwrap();
+            let ctx = hutong_store::AccessContext::system("test");
+            (
+                store.count(&ctx, Some("Organization")).await.unwrap(),
+                store.count(&ctx, Some("Patient")).await.unwrap(),
+            )
+        })
+    };
+    let out = import(&bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("line 2347"),
+        "the bad line is named: {stderr}"
+    );
+    assert_eq!(count(), (0, 0), "nothing of a file with a bad line");
+    let out = import(&good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count(), (2345, 0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn acknowledged_writes_survive_kill_dash_nine() {
     let db = temp_path("durable.db");
